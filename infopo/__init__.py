@@ -1,0 +1,23 @@
+"""infopo: information-based preference and RL fine-tuning on top of TRL.
+
+Public entry points:
+- :mod:`infopo.tiny`: offline tiny tokenizer and Qwen2/Llama models (``save_tiny``, ``resolve_model``).
+- :mod:`infopo.data`: deterministic synthetic data sets and named data set loading.
+- :mod:`infopo.rewards`: reward functions for GRPO.
+- :mod:`infopo.trainers`: TRL trainers with infopo's model card (``InfopoDPOTrainer``, ``InfopoGRPOTrainer``).
+- :mod:`infopo.model_card`: the model card of a run.
+"""
+
+__version__ = "0.1.0"
+
+from infopo.tiny import build_tiny_model, build_tokenizer, resolve_model, save_tiny  # noqa: E402
+from infopo.trainers import InfopoDPOTrainer, InfopoGRPOTrainer  # noqa: E402
+
+__all__ = [
+    "InfopoDPOTrainer",
+    "InfopoGRPOTrainer",
+    "build_tiny_model",
+    "build_tokenizer",
+    "resolve_model",
+    "save_tiny",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from infopo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""The ``infopo`` command line: ``infopo <command> --config recipe.yaml [--field value ...]``.
+
+Runs as ``infopo``, ``python -m infopo`` and under ``accelerate launch -m infopo`` or ``torchrun -m infopo``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from infopo.errors import InfopoConfigError
+
+USAGE = """usage: infopo <command> [--config recipe.yaml] [--field value ...]
+
+commands:
+  dpo    Direct Preference Optimization (TRL's DPOTrainer) on a preference data set
+  grpo   Group Relative Policy Optimization (TRL's GRPOTrainer) with reward functions
+  tiny   build the tiny offline model and tokenizer, print its folder
+
+A recipe's fields are those of TRL's configs (DPOConfig, GRPOConfig), trl.ModelConfig and the script arguments;
+`infopo <command> --help` lists them. Flags override the YAML."""
+
+
+def _commands():
+    from infopo.cli.dpo import DPO
+    from infopo.cli.grpo import GRPO
+    from infopo.cli.train import run_training
+    from infopo.cli.tiny import run_tiny
+
+    return {
+        "dpo": lambda argv: run_training(DPO, argv),
+        "grpo": lambda argv: run_training(GRPO, argv),
+        "tiny": run_tiny,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    commands = _commands()
+    command, rest = argv[0], argv[1:]
+    if command not in commands:
+        print(f"infopo: error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        commands[command](rest)
+    except InfopoConfigError as error:
+        print(f"infopo {command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,56 @@
+"""``infopo grpo``: TRL's GRPO through infopo's recipes, checks and model card."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from infopo.cli.train import InfopoScriptArguments, TrainingCommand
+from infopo.errors import InfopoConfigError
+from infopo.rewards import REWARD_FUNCTIONS
+from infopo.trainers import InfopoGRPOTrainer
+
+
+@dataclass
+class GRPOScriptArguments(InfopoScriptArguments):
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["answer_match"],
+        metadata={
+            "help": f"Reward functions: names from infopo.rewards ({', '.join(REWARD_FUNCTIONS)}) or dotted import "
+            "paths such as trl.rewards.accuracy_reward."
+        },
+    )
+
+
+def load_reward_function(name: str):
+    """A reward function by registry name or ``package.module.function`` path."""
+    if name in REWARD_FUNCTIONS:
+        return REWARD_FUNCTIONS[name]
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise InfopoConfigError(
+            f"reward_funcs: cannot load {name!r} ({error}); use one of {', '.join(REWARD_FUNCTIONS)} or a dotted path"
+        ) from error
+
+
+def _reward_columns(script_args) -> dict[str, tuple[str, ...]]:
+    columns = {"GRPO (prompts)": ("prompt",)}
+    for name in script_args.reward_funcs:
+        needed = getattr(load_reward_function(name), "required_columns", ())
+        if needed:
+            columns[f"reward {name}"] = tuple(needed)
+    return columns
+
+
+GRPO = TrainingCommand(
+    name="grpo",
+    script_class=GRPOScriptArguments,
+    config_class=GRPOConfig,
+    trainer_class=InfopoGRPOTrainer,
+    required_columns=_reward_columns,
+    trainer_kwargs=lambda script_args: {"reward_funcs": [load_reward_function(n) for n in script_args.reward_funcs]},
+)

@@ -1,0 +1,85 @@
+"""Recipe parsing: a YAML file mapped onto dataclass configs, command-line flags on top (as ``trl <cmd> --config``).
+
+Every problem is an :class:`~infopo.errors.InfopoConfigError` that names the file and the field: a missing config
+file, a YAML that is not a mapping, a field no config knows (with the closest known names), a flag no config knows,
+and a value a config rejects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+
+import yaml
+from trl import TrlParser
+
+from infopo.errors import InfopoConfigError
+from infopo.recipe import plain_value
+
+RESERVED_KEYS = ("env",)
+"""Top-level YAML keys that are not config fields: ``env`` sets environment variables (TRL's convention)."""
+
+
+def _known_fields(dataclass_types) -> set[str]:
+    return {f.name for cls in dataclass_types for f in dataclasses.fields(cls) if f.init}
+
+
+def read_recipe(path: str, dataclass_types) -> dict:
+    """The YAML mapping in ``path``, checked: the file exists, holds a mapping, and every key is a known field."""
+    file = Path(path)
+    if not file.is_file():
+        raise InfopoConfigError(f"config file not found: {path}")
+    with file.open() as handle:
+        recipe = yaml.safe_load(handle) or {}
+    if not isinstance(recipe, dict):
+        raise InfopoConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
+    known = _known_fields(dataclass_types)
+    unknown = [key for key in recipe if key not in known and key not in RESERVED_KEYS]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise InfopoConfigError(f"{path}: unknown field(s) {', '.join(hints)}")
+    return recipe
+
+
+def _flag_names(argv: list[str], known: set[str]) -> list[str]:
+    """Field names of the ``--flag`` tokens in ``argv``; ``--no_x`` names the boolean field ``x``."""
+    names = []
+    for token in argv:
+        if token.startswith("--"):
+            name = token[2:].split("=", 1)[0].replace("-", "_")
+            if name not in known and name.startswith("no_") and name[3:] in known:
+                name = name[3:]
+            names.append(name)
+    return names
+
+
+def parse_recipe(dataclass_types, argv: list[str]) -> tuple[tuple, dict]:
+    """Parse ``argv`` (``--config FILE`` and ``--field value`` flags) into one instance of each dataclass type.
+
+    Returns the instances and the recipe: the YAML's fields updated with the flags given, as plain values, which is
+    what the model card records.
+    """
+    argv = list(argv)
+    recipe: dict = {}
+    if "--config" in argv:
+        index = argv.index("--config")
+        if index + 1 >= len(argv):
+            raise InfopoConfigError("--config needs a file path")
+        recipe = read_recipe(argv[index + 1], dataclass_types)
+    known = _known_fields(dataclass_types)
+    flags = [name for name in _flag_names(argv, known) if name != "config"]
+    unknown = [name for name in flags if name not in known]
+    if unknown:
+        raise InfopoConfigError(f"unknown flag(s): {', '.join('--' + name for name in unknown)}")
+    try:
+        configs = TrlParser(dataclass_types).parse_args_and_config(argv)
+    except ValueError as error:
+        raise InfopoConfigError(f"invalid configuration: {error}") from error
+    values = {f.name: getattr(c, f.name) for c in configs for f in dataclasses.fields(c) if f.name in flags}
+    recipe = {key: value for key, value in recipe.items() if key not in RESERVED_KEYS}
+    recipe.update({name: plain_value(values[name]) for name in flags})
+    return configs, recipe

@@ -1,0 +1,42 @@
+"""The readable end-of-run summary printed by the training commands (main process only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from infopo.model_card import final_metrics
+
+HEADLINE_METRICS = (
+    "train_loss",
+    "loss",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "reward",
+    "reward_std",
+    "completions/mean_length",
+    "eval_loss",
+)
+"""Metrics shown when present, in this order; every metric is in the model card."""
+
+
+def print_summary(trainer, command: str, seconds: float, console: Console | None = None) -> None:
+    """Print what was trained, on what, how long it took, the headline metrics and the saved folder."""
+    console = console or Console()
+    metrics = final_metrics(trainer.state.log_history)
+    output = Path(trainer.args.output_dir)
+    table = Table(title=f"infopo {command}: done", show_header=False, title_justify="left")
+    table.add_row("model", str(trainer.base_model_name))
+    table.add_row("data", f"{trainer.dataset_name} ({len(trainer.train_dataset)} rows)")
+    table.add_row("processes", str(trainer.accelerator.num_processes))
+    table.add_row("steps", str(trainer.state.global_step))
+    table.add_row("wall time", f"{seconds:.1f} s")
+    for key in HEADLINE_METRICS:
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.4g}")
+    table.add_row("saved to", f"{output} ({', '.join(sorted(p.name for p in output.iterdir() if p.is_file()))})")
+    console.print(table)

@@ -1,0 +1,122 @@
+"""The training commands' shared run: parse, check everything, train, save, write the card, push, summarise.
+
+Every check that can fail (config, model path, data set, split, columns, reward functions) runs before the trainer
+is built, so a bad recipe fails in seconds with an error that names what is wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
+
+from infopo.cli.parsing import parse_recipe
+from infopo.cli.summary import print_summary
+from infopo.data import load_named_dataset, require_columns, require_split
+from infopo.errors import InfopoConfigError
+from infopo.tiny import TINY_PREFIX, resolve_model
+
+
+@dataclass
+class InfopoScriptArguments(ScriptArguments):
+    """TRL's script arguments plus the knobs of infopo's synthetic data sets (``dataset_name: synthetic:<task>``)."""
+
+    synthetic_rows: int = field(default=256, metadata={"help": "Rows of the train split of a synthetic data set."})
+    synthetic_seed: int = field(default=0, metadata={"help": "Seed of a synthetic data set (test split: seed + 1)."})
+    conversational: bool = field(
+        default=False, metadata={"help": "Make a synthetic data set in the conversational (messages) format."}
+    )
+
+
+@dataclass(frozen=True)
+class TrainingCommand:
+    """What differs between training commands; :func:`run_training` does the rest.
+
+    ``required_columns(script_args)`` maps a purpose ("DPO") to the columns it needs; ``trainer_kwargs(script_args)``
+    gives the trainer's extra constructor arguments (GRPO's ``reward_funcs``).
+    """
+
+    name: str
+    script_class: type
+    config_class: type
+    trainer_class: type
+    required_columns: Callable[[object], dict[str, tuple[str, ...]]]
+    trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
+
+    @property
+    def dataclass_types(self) -> tuple[type, ...]:
+        return (self.script_class, self.config_class, ModelConfig)
+
+
+def prepare_model(model_args: ModelConfig, training_args) -> str:
+    """Resolve the model name to a loadable path (building a ``tiny:`` model) and set TRL's ``model_init_kwargs``."""
+    name = model_args.model_name_or_path
+    if not name:
+        raise InfopoConfigError("model_name_or_path is required (e.g. tiny:qwen2 or Qwen/Qwen2.5-0.5B-Instruct)")
+    if name.startswith(TINY_PREFIX) or Path(name).expanduser().exists():
+        path = resolve_model(name) if name.startswith(TINY_PREFIX) else str(Path(name).expanduser())
+    elif name.startswith(("/", "./", "../", "~")):
+        raise InfopoConfigError(f"model folder not found: {name}")
+    else:
+        path = name
+    init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    training_args.model_init_kwargs = {**init_kwargs, **(training_args.model_init_kwargs or {})}
+    return path
+
+
+def load_splits(command: TrainingCommand, script_args, training_args):
+    """The train split (and the test split when evaluation is on), with the command's columns checked."""
+    name = script_args.dataset_name
+    if not name:
+        raise InfopoConfigError("dataset_name is required (e.g. synthetic:arithmetic_preference or a file path)")
+    datasets = load_named_dataset(
+        name,
+        script_args.dataset_config,
+        synthetic_rows=script_args.synthetic_rows,
+        synthetic_seed=script_args.synthetic_seed,
+        conversational=script_args.conversational,
+    )
+    splits = [require_split(datasets, script_args.dataset_train_split, name)]
+    if training_args.eval_strategy != "no":
+        splits.append(require_split(datasets, script_args.dataset_test_split, name))
+    for split in splits:
+        for purpose, columns in command.required_columns(script_args).items():
+            require_columns(split, columns, name, purpose)
+    return splits[0], splits[1] if len(splits) > 1 else None
+
+
+def run_training(command: TrainingCommand, argv: list[str]):
+    """Run one training command end to end; returns the trainer."""
+    started = time.perf_counter()
+    (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv)
+    model_path = prepare_model(model_args, training_args)
+    train_dataset, eval_dataset = load_splits(command, script_args, training_args)
+    trainer = command.trainer_class(
+        model=model_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+        **command.trainer_kwargs(script_args),
+    )
+    trainer.recipe = recipe
+    trainer.base_model_name = model_args.model_name_or_path
+    trainer.dataset_name = script_args.dataset_name
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    trainer.create_model_card()
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    if trainer.is_world_process_zero():
+        print_summary(trainer, command.name, time.perf_counter() - started)
+    trainer.end()
+    return trainer

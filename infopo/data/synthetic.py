@@ -1,0 +1,71 @@
+"""Deterministic synthetic data sets in TRL's standard formats.
+
+Every generator takes ``num_rows`` and ``seed`` and returns a ``datasets.Dataset``; the same arguments give the same
+rows on every machine (Python's ``random.Random``, no global state). ``conversational=True`` gives the
+conversational format (lists of ``{"role", "content"}`` messages) instead of plain strings.
+
+Tasks:
+- ``arithmetic_preference``: prompt/chosen/rejected, chosen states the right result of ``a op b``, rejected a wrong
+  one (off by 1 to 9), both in the same sentence, so the pair differs in the answer only.
+- ``arithmetic_prompts``: prompt-only with a verifiable ``answer`` column, for GRPO with
+  :func:`infopo.rewards.answer_match`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from datasets import Dataset
+
+OPERATIONS = {"plus": lambda a, b: a + b, "minus": lambda a, b: a - b, "times": lambda a, b: a * b}
+
+
+def _problem(rng: random.Random) -> tuple[str, int]:
+    """One arithmetic question and its result; operands are small so results stay short."""
+    op = rng.choice(sorted(OPERATIONS))
+    a, b = rng.randint(0, 20), rng.randint(0, 20)
+    if op == "minus" and b > a:
+        a, b = b, a
+    if op == "times":
+        a, b = a % 10, b % 10
+    return f"what is {a} {op} {b}?", OPERATIONS[op](a, b)
+
+
+def _as_prompt(text: str, conversational: bool):
+    return [{"role": "user", "content": text}] if conversational else text
+
+
+def _as_completion(text: str, conversational: bool):
+    return [{"role": "assistant", "content": text}] if conversational else " " + text
+
+
+def arithmetic_preference(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Preference pairs ``prompt``/``chosen``/``rejected``: the right result is chosen, a wrong one rejected."""
+    rng = random.Random(seed)
+    rows = {"prompt": [], "chosen": [], "rejected": []}
+    for _ in range(num_rows):
+        question, result = _problem(rng)
+        wrong = result + rng.choice([-1, 1]) * rng.randint(1, 9)
+        rows["prompt"].append(_as_prompt(question, conversational))
+        rows["chosen"].append(_as_completion(f"the answer is {result}.", conversational))
+        rows["rejected"].append(_as_completion(f"the answer is {wrong}.", conversational))
+    return Dataset.from_dict(rows)
+
+
+def arithmetic_prompts(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Prompt-only rows ``prompt``/``answer``; ``answer`` is the result as a string."""
+    rng = random.Random(seed)
+    rows = {"prompt": [], "answer": []}
+    for _ in range(num_rows):
+        question, result = _problem(rng)
+        rows["prompt"].append(_as_prompt(question, conversational))
+        rows["answer"].append(str(result))
+    return Dataset.from_dict(rows)
+
+
+SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
+    "arithmetic_preference": arithmetic_preference,
+    "arithmetic_prompts": arithmetic_prompts,
+}
+"""Tasks by name; a recipe loads one with ``dataset_name: synthetic:<name>``."""

@@ -1,0 +1,162 @@
+"""Tiny offline model kit: a small byte-level BPE tokenizer and small Qwen2/Llama models, built locally from a seed.
+
+Nothing here touches the network. :func:`save_tiny` writes a folder that loads with
+``AutoTokenizer.from_pretrained(path)`` and ``AutoModelForCausalLM.from_pretrained(path)``, so every path-based
+mechanism of TRL (reference-model reload, processing-class loading) works on it. :func:`resolve_model` turns the
+recipe name ``tiny:qwen2`` (or ``tiny:llama``) into such a folder, building it on first use under a file lock.
+
+Example::
+
+    from infopo.tiny import save_tiny
+    path = save_tiny("/tmp/tiny-qwen2", arch="qwen2", seed=0)
+    model = AutoModelForCausalLM.from_pretrained(path)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from tokenizers import pre_tokenizers, trainers
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Qwen2Config, Qwen2Tokenizer
+
+from infopo import vocab
+
+TINY_PREFIX = "tiny:"
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
+)
+"""ChatML turns; assistant content sits inside ``{% generation %}`` so ``assistant_only_loss`` can mask the rest."""
+
+TINY_SIZES = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 256,
+}
+"""Default sizes: about 60k parameters, a training step in milliseconds on one CPU core."""
+
+_CONFIG_CLASSES = {"qwen2": Qwen2Config, "llama": LlamaConfig}
+TINY_ARCHITECTURES = tuple(_CONFIG_CLASSES)
+
+
+def build_tokenizer() -> Qwen2Tokenizer:
+    """A byte-level BPE tokenizer trained on :func:`infopo.vocab.training_corpus`, with a ChatML template.
+
+    It is a ``Qwen2Tokenizer`` (Qwen2's pre-tokenizer: single digits, byte-level, exact decoding) so
+    ``AutoTokenizer`` restores the same class for both tiny architectures. Special tokens: ``<|endoftext|>`` (pad),
+    ``<|im_start|>``, ``<|im_end|>`` (eos). Training is deterministic: the same vocabulary gives the same file.
+    """
+    special = list(vocab.SPECIAL_TOKENS)
+    scratch = Qwen2Tokenizer()._tokenizer  # Qwen2's normalizer and pre-tokenizer, to be trained on our corpus
+    trainer = trainers.BpeTrainer(
+        vocab_size=4096, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    scratch.train_from_iterator(vocab.training_corpus(), trainer=trainer)
+    model = json.loads(scratch.to_str())["model"]
+    tokenizer = Qwen2Tokenizer(
+        vocab=model["vocab"],
+        merges=[tuple(merge) for merge in model["merges"]],
+        unk_token=None,
+        pad_token=vocab.PAD_TOKEN,
+        eos_token=vocab.EOS_TOKEN,
+        additional_special_tokens=[vocab.BOS_TOKEN],
+        model_max_length=TINY_SIZES["max_position_embeddings"],
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_config(arch: str = "qwen2", **overrides):
+    """The model config of a tiny ``arch`` ("qwen2" or "llama"); ``overrides`` change any config field."""
+    if arch not in _CONFIG_CLASSES:
+        raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {', '.join(TINY_ARCHITECTURES)}")
+    tokenizer = build_tokenizer()
+    fields = {
+        **TINY_SIZES,
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.convert_tokens_to_ids(vocab.BOS_TOKEN),
+        "tie_word_embeddings": True,
+        **overrides,
+    }
+    return _CONFIG_CLASSES[arch](**fields)
+
+
+def build_tiny_model(arch: str = "qwen2", seed: int = 0, **overrides) -> PreTrainedModel:
+    """A randomly initialised causal LM of the tiny config; the same ``seed`` gives the same weights."""
+    config = tiny_config(arch, **overrides)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.pad_token_id = config.pad_token_id
+    model.generation_config.eos_token_id = config.eos_token_id
+    return model
+
+
+def save_tiny(path: str | os.PathLike, arch: str = "qwen2", seed: int = 0, **overrides) -> Path:
+    """Build the tokenizer and a tiny model and save both (safetensors) to ``path``; returns the path."""
+    path = Path(path)
+    build_tokenizer().save_pretrained(path)
+    build_tiny_model(arch, seed, **overrides).save_pretrained(path)
+    return path
+
+
+def fingerprint(arch: str = "qwen2", seed: int = 0, **overrides) -> str:
+    """A short hash of everything that defines a tiny model: vocabulary, chat template, config and seed."""
+    spec = {
+        "corpus": vocab.training_corpus(),
+        "template": CHAT_TEMPLATE,
+        "config": tiny_config(arch, **overrides).to_dict(),
+        "seed": seed,
+    }
+    spec["config"].pop("transformers_version", None)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_dir() -> Path:
+    """Where ``tiny:`` models are kept: ``$INFOPO_CACHE`` or ``~/.cache/infopo``, sub-folder ``tiny``."""
+    root = os.environ.get("INFOPO_CACHE") or Path.home() / ".cache" / "infopo"
+    return Path(root) / "tiny"
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Return a loadable path for ``name_or_path``; ``tiny:<arch>`` builds (once) and returns its cached folder.
+
+    Any other value is returned unchanged (a local folder or a Hub id). Several processes that resolve the same tiny
+    name at once (``accelerate launch``) wait on a file lock; the folder appears atomically, fully written.
+    """
+    if not name_or_path.startswith(TINY_PREFIX):
+        return name_or_path
+    arch = name_or_path[len(TINY_PREFIX) :]
+    target = cache_dir() / f"{arch}-{fingerprint(arch)}"
+    if (target / "config.json").is_file():
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / "config.json").is_file():
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{arch}-"))
+            try:
+                save_tiny(staging, arch=arch)
+                os.replace(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return str(target)

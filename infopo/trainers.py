@@ -1,0 +1,65 @@
+"""TRL trainers with infopo's model card; every infopo method's trainer derives from one of these.
+
+They keep TRL's constructors unchanged. The only addition is :class:`InfopoCardMixin`, whose ``create_model_card``
+(called by TRL at every checkpoint, by ``push_to_hub`` and by the command line at the end of a run) writes the card
+of :func:`infopo.model_card.build_model_card`: the recipe and the final metrics.
+"""
+
+from __future__ import annotations
+
+import os
+
+import trl
+
+from infopo.model_card import build_model_card, final_metrics
+from infopo.recipe import non_default_fields
+
+
+class InfopoCardMixin:
+    """Model-card behaviour shared by infopo trainers.
+
+    Attributes a caller may set before saving (the command line does):
+        recipe: the run's configuration as plain values; defaults to the training arguments that differ from
+            their defaults.
+        base_model_name: the model name as the user gave it (``tiny:qwen2``, ``Qwen/Qwen2.5-0.5B``); defaults to
+            the model config's ``_name_or_path``.
+        dataset_name: the training data's name.
+    """
+
+    infopo_method: str = "base"
+    recipe: dict | None = None
+    base_model_name: str | None = None
+    dataset_name: str | None = None
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None, **kwargs):
+        if not self.is_world_process_zero():
+            return
+        base_model = self.base_model_name or getattr(self.model.config, "_name_or_path", None)
+        recipe = self.recipe if self.recipe is not None else {"model_name_or_path": base_model, **non_default_fields(self.args)}
+        card = build_model_card(
+            method=self.infopo_method,
+            trainer_name=type(self).__name__,
+            base_model=base_model,
+            dataset_name=dataset_name or self.dataset_name,
+            recipe=recipe,
+            metrics=final_metrics(self.state.log_history),
+            model_name=model_name,
+            hub_model_id=self.hub_model_id,
+            paper=self._paper or None,
+        )
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        card.save(os.path.join(self.args.output_dir, "README.md"))
+
+
+class InfopoDPOTrainer(InfopoCardMixin, trl.DPOTrainer):
+    """TRL's ``DPOTrainer`` with infopo's model card."""
+
+    infopo_method = "dpo"
+    _tag_names = ["trl", "dpo", "infopo"]
+
+
+class InfopoGRPOTrainer(InfopoCardMixin, trl.GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with infopo's model card."""
+
+    infopo_method = "grpo"
+    _tag_names = ["trl", "grpo", "infopo"]

@@ -1,0 +1,33 @@
+"""The vocabulary the tiny offline kit's tokenizer is trained on.
+
+:mod:`infopo.tiny` trains a byte-level BPE tokenizer on these words, so each of them (with and without a leading
+space) becomes one token; any other text still tokenizes, byte by byte. Digits stay single tokens (Qwen2's rule), so
+numbers of any size are spelled digit by digit. The tiny model's cache fingerprint includes this list: changing it
+rebuilds the cached model.
+"""
+
+PAD_TOKEN = "<|endoftext|>"
+BOS_TOKEN = "<|im_start|>"
+EOS_TOKEN = "<|im_end|>"
+SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN)
+
+ROLES = ("system", "user", "assistant", "tool")
+PUNCTUATION = (".", ",", "?", "!", ":", "=", "+", "-", "*")
+WORDS = (
+    # arithmetic tasks
+    "what", "is", "plus", "minus", "times", "the", "answer", "compute", "question", "so", "i", "think", "not",
+    "sure", "maybe", "result", "of", "and", "a", "an", "number", "yes", "no", "correct", "wrong",
+    # general words kept for later tasks (entities, search, reasoning)
+    "who", "where", "which", "when", "city", "country", "capital", "river", "mountain", "lives", "in", "born",
+    "search", "find", "information", "about", "found", "nothing", "done", "step", "first", "then", "next",
+    "because", "it", "to", "from", "with", "for", "on", "at", "by", "this", "that", "are", "was", "be",
+    "red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house",
+)
+
+
+
+def training_corpus() -> list[str]:
+    """Lines the tokenizer is trained on: every word bare, after a space and before punctuation."""
+    lines = [f"{word} {word}{PUNCTUATION[i % len(PUNCTUATION)]}" for i, word in enumerate(ROLES + WORDS)]
+    lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
+    return lines
