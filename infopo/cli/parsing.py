@@ -21,6 +21,13 @@ RESERVED_KEYS = ("env",)
 """Top-level YAML keys that are not config fields: ``env`` sets environment variables (TRL's convention)."""
 
 
+class _RecipeParser(TrlParser):
+    """TRL's parser, raising :class:`InfopoConfigError` instead of printing the whole usage text and exiting."""
+
+    def error(self, message):
+        raise InfopoConfigError(message)
+
+
 def _known_fields(dataclass_types) -> set[str]:
     return {f.name for cls in dataclass_types for f in dataclasses.fields(cls) if f.init}
 
@@ -76,7 +83,9 @@ def parse_recipe(dataclass_types, argv: list[str]) -> tuple[tuple, dict]:
     if unknown:
         raise InfopoConfigError(f"unknown flag(s): {', '.join('--' + name for name in unknown)}")
     try:
-        configs = TrlParser(dataclass_types).parse_args_and_config(argv)
+        configs = _RecipeParser(dataclass_types).parse_args_and_config(argv)
+    except InfopoConfigError:
+        raise
     except ValueError as error:
         raise InfopoConfigError(f"invalid configuration: {error}") from error
     values = {f.name: getattr(c, f.name) for c in configs for f in dataclasses.fields(c) if f.name in flags}

@@ -112,11 +112,15 @@ def run_training(command: TrainingCommand, argv: list[str]):
     trainer.base_model_name = model_args.model_name_or_path
     trainer.dataset_name = script_args.dataset_name
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    trainer.create_model_card()
     if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)  # saves, writes the card, uploads the folder
+    else:
+        trainer.save_model(training_args.output_dir)
+        trainer.create_model_card()
     if trainer.is_world_process_zero():
         print_summary(trainer, command.name, time.perf_counter() - started)
+    if trainer.accelerator.num_processes > 1:
+        state = trainer.accelerator.state
+        print(f"infopo {command.name}: rank {state.process_index}/{state.num_processes} finished", flush=True)
     trainer.end()
     return trainer

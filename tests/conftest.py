@@ -1,0 +1,38 @@
+"""Offline, isolated test environment: no Hub access, tiny models cached in a per-session folder."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def infopo_cache(tmp_path_factory):
+    """Every ``tiny:`` model of the session is built into a fresh cache folder, never the user's."""
+    cache = tmp_path_factory.mktemp("infopo-cache")
+    os.environ["INFOPO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(infopo_cache):
+    from infopo.tiny import resolve_model
+
+    return resolve_model("tiny:qwen2")
+
+
+def run_infopo(args, cwd, *, launcher=(sys.executable,), timeout=300):
+    """Run ``<launcher> -m infopo <args>`` in a subprocess; ``launcher`` may be torchrun or accelerate launch."""
+    import subprocess
+
+    command = [*launcher, "-m", "infopo", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())

@@ -1,0 +1,106 @@
+"""Real short training runs through the command line on the tiny model (seconds each)."""
+
+import json
+
+import pytest
+import torch
+from huggingface_hub import HfApi, ModelCard
+from safetensors.torch import load_file
+
+from conftest import RECIPES
+from infopo.cli import main
+from infopo.data import arithmetic_preference
+
+pytestmark = pytest.mark.slow
+
+DPO_TINY = str(RECIPES / "dpo_tiny.yaml")
+GRPO_TINY = str(RECIPES / "grpo_tiny.yaml")
+
+
+def test_dpo_recipe_trains_saves_and_writes_card(tmp_path, tiny_qwen2, capsys):
+    out = tmp_path / "dpo"
+    assert main(["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "64"]) == 0
+    assert {"model.safetensors", "tokenizer.json", "config.json", "README.md"} <= {p.name for p in out.iterdir()}
+    trained = load_file(out / "model.safetensors")
+    base = load_file(f"{tiny_qwen2}/model.safetensors")
+    assert not torch.equal(trained["model.layers.0.mlp.up_proj.weight"], base["model.layers.0.mlp.up_proj.weight"])
+    card = ModelCard.load(out / "README.md")
+    assert {"infopo", "dpo", "trl"} <= set(card.data.tags) and card.data.library_name == "trl"
+    assert "synthetic_rows: 64" in card.text and "model_name_or_path: tiny:qwen2" in card.text
+    assert "| rewards/accuracies |" in card.text and "| train_loss |" in card.text
+    summary = capsys.readouterr().out
+    assert "infopo dpo: done" in summary and "steps" in summary and "8" in summary  # 64 rows / batch 8
+
+
+def test_dpo_with_lora_on_conversational_pairs(tmp_path):
+    out = tmp_path / "dpo-lora"
+    args = ["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "16", "--conversational", "true",
+            "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    assert main(args) == 0
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and set(adapter["target_modules"]) == {"q_proj", "v_proj"}
+    assert "use_peft: true" in (out / "README.md").read_text()
+
+
+def test_grpo_recipe_trains_with_rewards(tmp_path):
+    out = tmp_path / "grpo"
+    assert main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--synthetic_rows", "8"]) == 0
+    card = ModelCard.load(out / "README.md")
+    assert "grpo" in card.data.tags and "- answer_match" in card.text
+    assert "| reward |" in card.text and "| rewards/answer_match/mean |" in card.text
+
+
+def test_bad_inputs_fail_before_training(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    arithmetic_preference(4).remove_columns("rejected").to_json(str(pairs))
+    out = tmp_path / "never"
+
+    def run(*extra):
+        code = main(["dpo", "--config", DPO_TINY, "--output_dir", str(out), *extra])
+        return code, capsys.readouterr().err
+
+    code, err = run("--dataset_name", str(pairs))
+    assert code == 2 and "missing column(s) 'rejected' needed by DPO" in err
+    code, err = run("--dataset_name", str(tmp_path / "absent.jsonl"))
+    assert code == 2 and "dataset file not found" in err and "absent.jsonl" in err
+    code, err = run("--model_name_or_path", "./no/such/model")
+    assert code == 2 and "model folder not found: ./no/such/model" in err
+    code, err = run("--dataset_train_split", "training")
+    assert code == 2 and "no split 'training'" in err
+    assert not out.exists()
+
+    code = main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--dataset_name", "synthetic:arithmetic_preference"])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing column(s) 'answer' needed by reward answer_match" in err
+    assert not out.exists()
+
+
+def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
+    """Everything up to the Hub calls is real; create_repo and upload_folder are recorded instead of sent."""
+    from huggingface_hub import RepoUrl
+
+    calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        calls.append(("create_repo", repo_id))
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        card = ModelCard.load(f"{folder_path}/README.md")
+        files = sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir())
+        calls.append(("upload_folder", repo_id, str(folder_path), card, files))
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    out = tmp_path / "pushed"
+    args = ["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "16",
+            "--push_to_hub", "true", "--hub_model_id", "someone/tiny-dpo"]
+    assert main(args) == 0
+    assert calls[0] == ("create_repo", "someone/tiny-dpo")
+    uploads = [c for c in calls if c[0] == "upload_folder"]
+    assert len(uploads) == 1
+    _, repo_id, folder, card, files = uploads[0]
+    assert repo_id == "someone/tiny-dpo" and folder == str(out)
+    assert {"model.safetensors", "tokenizer.json", "README.md"} <= set(files)
+    assert "infopo" in card.data.tags and 'model="someone/tiny-dpo"' in card.text
+    assert "hub_model_id: someone/tiny-dpo" in card.text and "| train_loss |" in card.text
