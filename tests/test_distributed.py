@@ -11,7 +11,7 @@ from infopo.cli import main
 
 pytestmark = pytest.mark.slow
 
-DPO_ARGS = ["dpo", "--config", RECIPES / "dpo_tiny.yaml", "--synthetic_rows", "32"]
+DPO_ARGS = ["dpo", "--config", RECIPES / "dpo_tiny.yaml", "--synthetic_rows", "32", "--logging_steps", "1"]
 
 
 def _num_tokens(folder) -> int:

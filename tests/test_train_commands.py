@@ -1,6 +1,7 @@
 """Real short training runs through the command line on the tiny model (seconds each)."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -29,7 +30,9 @@ def test_dpo_recipe_trains_saves_and_writes_card(tmp_path, tiny_qwen2, capsys):
     assert "synthetic_rows: 64" in card.text and "model_name_or_path: tiny:qwen2" in card.text
     assert "| rewards/accuracies |" in card.text and "| train_loss |" in card.text
     summary = capsys.readouterr().out
-    assert "infopo dpo: done" in summary and "steps" in summary and "8" in summary  # 64 rows / batch 8
+    assert "infopo dpo: done" in summary
+    assert re.search(r"steps\s+│\s+24\s", summary)  # 64 rows / batch 8 x 3 epochs
+    assert "eval_rewards/accuracies" in summary  # the recipe evaluates on the held-out split
 
 
 def test_dpo_with_lora_on_conversational_pairs(tmp_path):
@@ -60,6 +63,8 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys):
         return code, capsys.readouterr().err
 
     code, err = run("--dataset_name", str(pairs))
+    assert code == 2 and "no split 'test' (needed for evaluation, eval_strategy: epoch" in err
+    code, err = run("--dataset_name", str(pairs), "--eval_strategy", "no")
     assert code == 2 and "missing column(s) 'rejected' needed by DPO" in err
     code, err = run("--dataset_name", str(tmp_path / "absent.jsonl"))
     assert code == 2 and "dataset file not found" in err and "absent.jsonl" in err

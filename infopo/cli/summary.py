@@ -20,6 +20,8 @@ HEADLINE_METRICS = (
     "reward_std",
     "completions/mean_length",
     "eval_loss",
+    "eval_rewards/accuracies",
+    "eval_rewards/margins",
 )
 """Metrics shown when present, in this order; every metric is in the model card."""
 

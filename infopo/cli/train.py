@@ -86,7 +86,8 @@ def load_splits(command: TrainingCommand, script_args, training_args):
     )
     splits = [require_split(datasets, script_args.dataset_train_split, name)]
     if training_args.eval_strategy != "no":
-        splits.append(require_split(datasets, script_args.dataset_test_split, name))
+        purpose = f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
+        splits.append(require_split(datasets, script_args.dataset_test_split, name, purpose))
     for split in splits:
         for purpose, columns in command.required_columns(script_args).items():
             require_columns(split, columns, name, purpose)

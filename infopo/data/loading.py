@@ -61,10 +61,12 @@ def load_named_dataset(
     return load_dataset(name, name=config)
 
 
-def require_split(datasets: DatasetDict, split: str, name: str) -> Dataset:
-    """``datasets[split]``, or an error naming the split and the ones there are."""
+def require_split(datasets: DatasetDict, split: str, name: str, purpose: str = "training") -> Dataset:
+    """``datasets[split]``, or an error naming the split, what it was for, and the splits there are."""
     if split not in datasets:
-        raise InfopoConfigError(f"dataset {name!r} has no split {split!r}; its splits: {', '.join(datasets)}")
+        raise InfopoConfigError(
+            f"dataset {name!r} has no split {split!r} (needed for {purpose}); its splits: {', '.join(datasets)}"
+        )
     return datasets[split]
 
 

@@ -1,0 +1,64 @@
+"""One DeepSpeed training step on the tiny model with the ZeRO config of an accelerate config file.
+
+Run under ``torchrun --nproc_per_node 2`` (gloo, CPU): ``python zero_step.py ACCELERATE_YAML MODEL_DIR``.
+Prints one JSON line per rank: the ZeRO stage, whether parameters are partitioned, the loss, and whether the
+gathered weights changed. accelerate does not start DeepSpeed without a GPU, so this drives ``deepspeed.initialize``
+with the configuration accelerate would build from the file.
+"""
+
+import json
+import sys
+
+import deepspeed
+import torch
+from accelerate.commands.config.config_args import load_config_from_file
+from accelerate.utils import DeepSpeedPlugin
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def deepspeed_config(accelerate_yaml: str, micro_batch: int, world_size: int) -> dict:
+    settings = load_config_from_file(accelerate_yaml).deepspeed_config
+    plugin = DeepSpeedPlugin(
+        zero_stage=settings["zero_stage"],
+        offload_optimizer_device=settings["offload_optimizer_device"],
+        offload_param_device=settings["offload_param_device"],
+        zero3_init_flag=settings["zero3_init_flag"],
+        zero3_save_16bit_model=settings.get("zero3_save_16bit_model", False),
+    )
+    config = dict(plugin.deepspeed_config)
+    # The values accelerate fills in from the trainer ("auto"); CPU runs in fp32.
+    config.update(
+        train_micro_batch_size_per_gpu=micro_batch,
+        gradient_accumulation_steps=1,
+        train_batch_size=micro_batch * world_size,
+        gradient_clipping=1.0,
+        zero_allow_untested_optimizer=True,
+    )
+    return config
+
+
+def main(accelerate_yaml: str, model_dir: str) -> None:
+    deepspeed.init_distributed(dist_backend="gloo")
+    rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    config = deepspeed_config(accelerate_yaml, micro_batch=2, world_size=world)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+    batch = tokenizer(["what is 2 plus 3? the answer is 5.", "what is 4 times 2? the answer is 8."], return_tensors="pt")
+    loss = engine(**batch, labels=batch["input_ids"]).loss
+    engine.backward(loss)
+    engine.step()
+    weight = engine.module.model.layers[0].mlp.up_proj.weight
+    stage = config["zero_optimization"]["stage"]
+    partitioned = stage == 3 and weight.ds_tensor.numel() < weight.ds_numel
+    with deepspeed.zero.GatheredParameters([weight], enabled=stage == 3):
+        changed = not torch.equal(weight.detach().cpu(), before)
+        full_shape = list(weight.shape)
+    print(json.dumps({"rank": rank, "stage": stage, "partitioned": partitioned, "loss": loss.item(),
+                      "changed": changed, "shape": full_shape}), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
