@@ -74,6 +74,14 @@ def test_negated_boolean_flag(tmp_path):
     assert training.remove_unused_columns is False and recipe["remove_unused_columns"] is False
 
 
+def test_help_lists_fields_with_their_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_recipe(GRPO.dataclass_types, ["--help"], prog="infopo grpo")
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: infopo grpo") and "--reward_funcs" in text and "--synthetic_rows" in text
+
+
 def test_reward_functions_by_name_and_path():
     assert load_reward_function("answer_match") is answer_match
     assert load_reward_function("infopo.rewards.answer_match") is answer_match

@@ -72,11 +72,15 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys):
     assert code == 2 and "model folder not found: ./no/such/model" in err
     code, err = run("--dataset_train_split", "training")
     assert code == 2 and "no split 'training'" in err
+    code, err = run("--dataset_streaming", "true")
+    assert code == 2 and "dataset_streaming: true is not supported" in err
     assert not out.exists()
 
     code = main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--dataset_name", "synthetic:arithmetic_preference"])
     err = capsys.readouterr().err
     assert code == 2 and "missing column(s) 'answer' needed by reward answer_match" in err
+    code = main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--reward_funcs", "my_rewards.missing"])
+    assert code == 2 and "reward_funcs: cannot load 'my_rewards.missing'" in capsys.readouterr().err
     assert not out.exists()
 
 

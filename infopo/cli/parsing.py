@@ -64,13 +64,16 @@ def _flag_names(argv: list[str], known: set[str]) -> list[str]:
     return names
 
 
-def parse_recipe(dataclass_types, argv: list[str]) -> tuple[tuple, dict]:
+def parse_recipe(dataclass_types, argv: list[str], prog: str = "infopo") -> tuple[tuple, dict]:
     """Parse ``argv`` (``--config FILE`` and ``--field value`` flags) into one instance of each dataclass type.
 
     Returns the instances and the recipe: the YAML's fields updated with the flags given, as plain values, which is
-    what the model card records.
+    what the model card records. ``-h``/``--help`` prints every field with its help text and exits.
     """
     argv = list(argv)
+    if "-h" in argv or "--help" in argv:
+        _RecipeParser(dataclass_types, prog=prog).print_help()
+        raise SystemExit(0)
     recipe: dict = {}
     if "--config" in argv:
         index = argv.index("--config")

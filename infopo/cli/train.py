@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
 from infopo.cli.parsing import parse_recipe
@@ -77,6 +78,8 @@ def load_splits(command: TrainingCommand, script_args, training_args):
     name = script_args.dataset_name
     if not name:
         raise InfopoConfigError("dataset_name is required (e.g. synthetic:arithmetic_preference or a file path)")
+    if script_args.dataset_streaming:
+        raise InfopoConfigError("dataset_streaming: true is not supported; columns are checked on a loaded data set")
     datasets = load_named_dataset(
         name,
         script_args.dataset_config,
@@ -97,7 +100,7 @@ def load_splits(command: TrainingCommand, script_args, training_args):
 def run_training(command: TrainingCommand, argv: list[str]):
     """Run one training command end to end; returns the trainer."""
     started = time.perf_counter()
-    (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv)
+    (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv, f"infopo {command.name}")
     model_path = prepare_model(model_args, training_args)
     train_dataset, eval_dataset = load_splits(command, script_args, training_args)
     trainer = command.trainer_class(
@@ -109,6 +112,10 @@ def run_training(command: TrainingCommand, argv: list[str]):
         quantization_config=get_quantization_config(model_args),
         **command.trainer_kwargs(script_args),
     )
+    if script_args.ignore_bias_buffers:  # TRL's DDP work-around for boolean buffers, as in `trl dpo`
+        trainer.model._ddp_params_and_buffers_to_ignore = [
+            name for name, buffer in trainer.model.named_buffers() if buffer.dtype == torch.bool
+        ]
     trainer.recipe = recipe
     trainer.base_model_name = model_args.model_name_or_path
     trainer.dataset_name = script_args.dataset_name
