@@ -1,12 +1,13 @@
 import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
-from accelerate.utils import DeepSpeedPlugin, DistributedType
+from accelerate.utils import DistributedType
 
 from conftest import RECIPES
 from infopo.cli.dpo import DPO
 from infopo.cli.grpo import GRPO, load_reward_function
 from infopo.cli.parsing import parse_recipe
+from infopo.distributed import deepspeed_config_from_accelerate
 from infopo.errors import InfopoConfigError
 from infopo.rewards import answer_match
 
@@ -121,16 +122,10 @@ def test_accelerate_configs(name, kind, processes, stage, offload):
     config = load_config_from_file(str(ACCELERATE / name))
     assert config.distributed_type == kind and config.num_processes == processes
     if stage is None:
+        with pytest.raises(ValueError, match="no deepspeed_config"):
+            deepspeed_config_from_accelerate(str(ACCELERATE / name))
         return
-    ds = config.deepspeed_config
-    plugin = DeepSpeedPlugin(
-        zero_stage=ds["zero_stage"],
-        offload_optimizer_device=ds["offload_optimizer_device"],
-        offload_param_device=ds["offload_param_device"],
-        zero3_init_flag=ds["zero3_init_flag"],
-        zero3_save_16bit_model=ds.get("zero3_save_16bit_model", False),
-    )
-    zero = plugin.deepspeed_config["zero_optimization"]
+    zero = deepspeed_config_from_accelerate(str(ACCELERATE / name))["zero_optimization"]
     assert zero["stage"] == stage
     assert zero.get("offload_param", {}).get("device", "none") == offload
     if stage == 3:

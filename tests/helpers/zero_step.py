@@ -11,21 +11,13 @@ import sys
 
 import deepspeed
 import torch
-from accelerate.commands.config.config_args import load_config_from_file
-from accelerate.utils import DeepSpeedPlugin
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from infopo.distributed import deepspeed_config_from_accelerate
 
 
 def deepspeed_config(accelerate_yaml: str, micro_batch: int, world_size: int) -> dict:
-    settings = load_config_from_file(accelerate_yaml).deepspeed_config
-    plugin = DeepSpeedPlugin(
-        zero_stage=settings["zero_stage"],
-        offload_optimizer_device=settings["offload_optimizer_device"],
-        offload_param_device=settings["offload_param_device"],
-        zero3_init_flag=settings["zero3_init_flag"],
-        zero3_save_16bit_model=settings.get("zero3_save_16bit_model", False),
-    )
-    config = dict(plugin.deepspeed_config)
+    config = deepspeed_config_from_accelerate(accelerate_yaml)
     # The values accelerate fills in from the trainer ("auto"); CPU runs in fp32.
     config.update(
         train_micro_batch_size_per_gpu=micro_batch,
