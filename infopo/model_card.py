@@ -60,12 +60,14 @@ def build_model_card(
     model_name: str | None = None,
     hub_model_id: str | None = None,
     paper: dict | None = None,
+    sections: list[tuple[str, str]] = (),
 ) -> ModelCard:
     """Render the card of one run.
 
     ``recipe`` is the run's configuration as plain values (what a user would put in the YAML to reproduce it),
     ``metrics`` the final metrics (:func:`final_metrics`). Base model and data set go into the front matter when
-    they are Hub ids and into the body in any case. ``paper`` (TRL's ``_paper``) gives the method paper's ``title`` and arXiv ``id``.
+    they are Hub ids and into the body in any case. ``paper`` (TRL's ``_paper``) gives the method paper's ``title`` and arXiv ``id``; ``sections`` are extra
+    (title, markdown) sections that methods add (KappaTune's selection, say), placed before the metrics.
     """
     data = ModelCardData(
         base_model=base_model if is_hub_id(base_model) else None,
@@ -105,9 +107,10 @@ def build_model_card(
         yaml.safe_dump(recipe, sort_keys=False).rstrip(),
         "```",
         "",
-        "## Final metrics",
-        "",
     ]
+    for title_text, body in sections:
+        lines += [f"## {title_text}", "", body, ""]
+    lines += ["## Final metrics", ""]
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
         lines += [f"| {key} | {_format(value)} |" for key, value in metrics.items()]

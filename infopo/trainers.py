@@ -1,8 +1,9 @@
-"""TRL trainers with infopo's model card; every infopo method's trainer derives from one of these.
+"""TRL trainers with infopo's shared features; every infopo method's trainer derives from one of these.
 
-They keep TRL's constructors unchanged. The only addition is :class:`InfopoCardMixin`, whose ``create_model_card``
+They keep TRL's constructors unchanged and add two mixins: :class:`~infopo.kappa.trainer.KappaTrainerMixin` (the
+``kappa_*`` fields of infopo's configs, off by default) and :class:`InfopoCardMixin`, whose ``create_model_card``
 (called by TRL at every checkpoint, by ``push_to_hub`` and by the command line at the end of a run) writes the card
-of :func:`infopo.model_card.build_model_card`: the recipe and the final metrics.
+of :func:`infopo.model_card.build_model_card`: the recipe, method sections and the final metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 
 import trl
 
+from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.model_card import build_model_card, final_metrics
 from infopo.recipe import non_default_fields
 
@@ -31,6 +33,10 @@ class InfopoCardMixin:
     base_model_name: str | None = None
     dataset_name: str | None = None
 
+    def _card_sections(self) -> list[tuple[str, str]]:
+        """Extra (title, markdown) sections for the card; method mixins extend this list."""
+        return []
+
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None, **kwargs):
         if not self.is_world_process_zero():
             return
@@ -46,20 +52,28 @@ class InfopoCardMixin:
             model_name=model_name,
             hub_model_id=self.hub_model_id,
             paper=self._paper or None,
+            sections=self._card_sections(),
         )
         os.makedirs(self.args.output_dir, exist_ok=True)
         card.save(os.path.join(self.args.output_dir, "README.md"))
 
 
-class InfopoDPOTrainer(InfopoCardMixin, trl.DPOTrainer):
-    """TRL's ``DPOTrainer`` with infopo's model card."""
+class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, trl.SFTTrainer):
+    """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
+
+    infopo_method = "sft"
+    _tag_names = ["trl", "sft", "infopo"]
+
+
+class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, trl.DPOTrainer):
+    """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "dpo"
     _tag_names = ["trl", "dpo", "infopo"]
 
 
-class InfopoGRPOTrainer(InfopoCardMixin, trl.GRPOTrainer):
-    """TRL's ``GRPOTrainer`` with infopo's model card."""
+class InfopoGRPOTrainer(KappaTrainerMixin, InfopoCardMixin, trl.GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with KappaTune (``InfopoGRPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "grpo"
     _tag_names = ["trl", "grpo", "infopo"]

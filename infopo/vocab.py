@@ -15,7 +15,7 @@ ROLES = ("system", "user", "assistant", "tool")
 PUNCTUATION = (".", ",", "?", "!", ":", "=", "+", "-", "*")
 WORDS = (
     # arithmetic tasks
-    "what", "is", "plus", "minus", "times", "the", "answer", "compute", "question", "so", "i", "think", "not",
+    "what", "is", "plus", "minus", "times", "the", "answer", "compute", "question", "reverse", "so", "i", "think", "not",
     "sure", "maybe", "result", "of", "and", "a", "an", "number", "yes", "no", "correct", "wrong",
     # general words kept for later tasks (entities, search, reasoning)
     "who", "where", "which", "when", "city", "country", "capital", "river", "mountain", "lives", "in", "born",

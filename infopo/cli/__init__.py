@@ -12,23 +12,29 @@ from infopo.errors import InfopoConfigError
 USAGE = """usage: infopo <command> [--config recipe.yaml] [--field value ...]
 
 commands:
+  sft    supervised fine-tuning (TRL's SFTTrainer) on text, messages or prompt-completion data
   dpo    Direct Preference Optimization (TRL's DPOTrainer) on a preference data set
   grpo   Group Relative Policy Optimization (TRL's GRPOTrainer) with reward functions
+  kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
   tiny   build the tiny offline model and tokenizer, print its folder
 
-A recipe's fields are those of TRL's configs (DPOConfig, GRPOConfig), trl.ModelConfig and the script arguments;
-`infopo <command> --help` lists them. Flags override the YAML."""
+A recipe's fields are those of TRL's config for the command, trl.ModelConfig, the script arguments and the
+kappa_* fields (KappaTune); `infopo <command> --help` lists them. Flags override the YAML."""
 
 
 def _commands():
     from infopo.cli.dpo import DPO
     from infopo.cli.grpo import GRPO
+    from infopo.cli.kappa import run_kappa
+    from infopo.cli.sft import SFT
     from infopo.cli.train import run_training
     from infopo.cli.tiny import run_tiny
 
     return {
+        "sft": lambda argv: run_training(SFT, argv),
         "dpo": lambda argv: run_training(DPO, argv),
         "grpo": lambda argv: run_training(GRPO, argv),
+        "kappa": run_kappa,
         "tiny": run_tiny,
     }
 

@@ -1,13 +1,13 @@
-"""``infopo grpo``: TRL's GRPO through infopo's recipes, checks and model card."""
+"""``infopo grpo``: TRL's GRPO through infopo's recipes, checks, KappaTune fields and model card."""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
 
-from trl import GRPOConfig
-
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
+from infopo.configs import InfopoGRPOConfig
+from infopo.data import require_columns
 from infopo.errors import InfopoConfigError
 from infopo.rewards import REWARD_FUNCTIONS
 from infopo.trainers import InfopoGRPOTrainer
@@ -37,20 +37,18 @@ def load_reward_function(name: str):
         ) from error
 
 
-def _reward_columns(script_args) -> dict[str, tuple[str, ...]]:
-    columns = {"GRPO (prompts)": ("prompt",)}
-    for name in script_args.reward_funcs:
-        needed = getattr(load_reward_function(name), "required_columns", ())
-        if needed:
-            columns[f"reward {name}"] = tuple(needed)
-    return columns
+def _check_prompts_and_reward_columns(dataset, name: str, script_args) -> None:
+    require_columns(dataset, ("prompt",), name, "GRPO (prompts)")
+    for reward in script_args.reward_funcs:
+        needed = getattr(load_reward_function(reward), "required_columns", ())
+        require_columns(dataset, needed, name, f"reward {reward}")
 
 
 GRPO = TrainingCommand(
     name="grpo",
     script_class=GRPOScriptArguments,
-    config_class=GRPOConfig,
+    config_class=InfopoGRPOConfig,
     trainer_class=InfopoGRPOTrainer,
-    required_columns=_reward_columns,
+    check_dataset=_check_prompts_and_reward_columns,
     trainer_kwargs=lambda script_args: {"reward_funcs": [load_reward_function(n) for n in script_args.reward_funcs]},
 )

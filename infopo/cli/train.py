@@ -16,7 +16,7 @@ from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_
 
 from infopo.cli.parsing import parse_recipe
 from infopo.cli.summary import print_summary
-from infopo.data import load_named_dataset, require_columns, require_split
+from infopo.data import load_named_dataset, require_split
 from infopo.errors import InfopoConfigError
 from infopo.tiny import TINY_PREFIX, resolve_model
 
@@ -36,15 +36,15 @@ class InfopoScriptArguments(ScriptArguments):
 class TrainingCommand:
     """What differs between training commands; :func:`run_training` does the rest.
 
-    ``required_columns(script_args)`` maps a purpose ("DPO") to the columns it needs; ``trainer_kwargs(script_args)``
-    gives the trainer's extra constructor arguments (GRPO's ``reward_funcs``).
+    ``check_dataset(dataset, name, script_args)`` raises when a split lacks what the trainer needs;
+    ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's ``reward_funcs``).
     """
 
     name: str
     script_class: type
     config_class: type
     trainer_class: type
-    required_columns: Callable[[object], dict[str, tuple[str, ...]]]
+    check_dataset: Callable[[object, str, object], None]
     trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
 
     @property
@@ -92,8 +92,7 @@ def load_splits(command: TrainingCommand, script_args, training_args):
         purpose = f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
         splits.append(require_split(datasets, script_args.dataset_test_split, name, purpose))
     for split in splits:
-        for purpose, columns in command.required_columns(script_args).items():
-            require_columns(split, columns, name, purpose)
+        command.check_dataset(split, name, script_args)
     return splits[0], splits[1] if len(splits) > 1 else None
 
 

@@ -9,6 +9,9 @@ Tasks:
   one (off by 1 to 9), both in the same sentence, so the pair differs in the answer only.
 - ``arithmetic_prompts``: prompt-only with a verifiable ``answer`` column, for GRPO with
   :func:`infopo.rewards.answer_match`.
+- ``arithmetic_sft``: prompt/completion, the completion states the right result.
+- ``reversal_sft``: prompt/completion, "reverse: red cat blue" -> "blue cat red." (a second skill, to measure
+  forgetting of the first).
 """
 
 from __future__ import annotations
@@ -64,8 +67,35 @@ def arithmetic_prompts(num_rows: int = 256, seed: int = 0, conversational: bool 
     return Dataset.from_dict(rows)
 
 
+def arithmetic_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Prompt/completion rows: the completion states the right result."""
+    rng = random.Random(seed)
+    rows = {"prompt": [], "completion": []}
+    for _ in range(num_rows):
+        question, result = _problem(rng)
+        rows["prompt"].append(_as_prompt(question, conversational))
+        rows["completion"].append(_as_completion(f"the answer is {result}.", conversational))
+    return Dataset.from_dict(rows)
+
+
+REVERSAL_WORDS = ("red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house")
+
+
+def reversal_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Prompt/completion rows: three to five words, and the same words in reverse order."""
+    rng = random.Random(seed)
+    rows = {"prompt": [], "completion": []}
+    for _ in range(num_rows):
+        words = [rng.choice(REVERSAL_WORDS) for _ in range(rng.randint(3, 5))]
+        rows["prompt"].append(_as_prompt("reverse: " + " ".join(words), conversational))
+        rows["completion"].append(_as_completion(" ".join(reversed(words)) + ".", conversational))
+    return Dataset.from_dict(rows)
+
+
 SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
     "arithmetic_preference": arithmetic_preference,
     "arithmetic_prompts": arithmetic_prompts,
+    "arithmetic_sft": arithmetic_sft,
+    "reversal_sft": reversal_sft,
 }
 """Tasks by name; a recipe loads one with ``dataset_name: synthetic:<name>``."""

@@ -1,0 +1,178 @@
+"""Scan a model's weights for condition numbers: which tensors, in what order, cached, split across ranks.
+
+Eligible tensors (the spec's rules): parameters with ndim >= 2 whose dimensions are all <= ``max_dim`` (this keeps
+large-vocabulary embeddings and lm_head out); tied weights once (``named_parameters`` yields a shared tensor under
+its first name); fused MoE weights of ndim 3 (experts, out, in) get the mean kappa of their experts, as peft does.
+
+Same-shape matrices go to one batched eigensolve (:func:`infopo.kappa.condition.condition_numbers`), on the device
+the weights live on, so a GPU does the work when the model is there. Under ``torch.distributed`` each rank computes
+1/world of the tensors and every rank returns the same dict; under DeepSpeed ZeRO-3 each partitioned parameter is
+gathered (a collective, on all ranks) before its owner computes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections import defaultdict
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from infopo.kappa.condition import DEFAULT_EPS, condition_numbers
+
+CACHE_VERSION = 1
+GROUP_SIZE = 8
+"""Same-shape matrices per batched eigensolve (bounds the memory of the stacked Gram matrices)."""
+
+
+def full_shape(param: torch.Tensor) -> tuple[int, ...]:
+    """The parameter's shape, also when DeepSpeed ZeRO-3 has partitioned it (``ds_shape``)."""
+    return tuple(getattr(param, "ds_shape", param.shape))
+
+
+def eligible_parameters(model: nn.Module, max_dim: int = 16384) -> list[tuple[str, torch.Tensor]]:
+    """(name, parameter) pairs the scan covers, in ``named_parameters`` order."""
+    eligible = []
+    for name, param in model.named_parameters():
+        shape = full_shape(param)
+        matrix_dims = shape[1:] if len(shape) == 3 else shape
+        if len(shape) >= 2 and max(matrix_dims) <= max_dim:
+            eligible.append((name, param))
+    return eligible
+
+
+def _is_partitioned(param: torch.Tensor) -> bool:
+    return hasattr(param, "ds_id")
+
+
+def _gathered(param: torch.Tensor):
+    if not _is_partitioned(param):
+        return nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters([param], modifier_rank=None)
+
+
+def content_hash(tensor: torch.Tensor) -> str:
+    """A short digest of the tensor's bytes (dtype and values): changes whenever the weight does."""
+    data = tensor.detach().contiguous().cpu()
+    digest = hashlib.blake2b(str(data.dtype).encode(), digest_size=16)
+    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+class KappaCache:
+    """A JSON file of condition numbers keyed by parameter name, valid while shape and content hash match."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.entries: dict[str, dict] = {}
+        if self.path.is_file():
+            data = json.loads(self.path.read_text())
+            if data.get("version") == CACHE_VERSION:
+                self.entries = data["entries"]
+
+    def get(self, name: str, shape: tuple[int, ...], digest: str) -> float | None:
+        entry = self.entries.get(name)
+        if entry and tuple(entry["shape"]) == tuple(shape) and entry["hash"] == digest:
+            return math.inf if entry["kappa"] == "inf" else float(entry["kappa"])
+        return None
+
+    def put(self, name: str, shape: tuple[int, ...], digest: str, kappa: float) -> None:
+        self.entries[name] = {"shape": list(shape), "hash": digest, "kappa": "inf" if math.isinf(kappa) else kappa}
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": self.entries}, indent=1))
+        os.replace(tmp, self.path)
+
+
+def _kappas_of_group(tensors: list[torch.Tensor], eps: float) -> list[float]:
+    """kappa per tensor of one shape: matrices directly, 3-D MoE weights as the mean over their experts."""
+    if tensors[0].ndim == 3:
+        return [sum(values) / len(values) for values in (condition_numbers(list(t), eps) for t in tensors)]
+    return condition_numbers(tensors, eps)
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    progress = Progress(transient=False)
+    progress.start()
+    return progress, progress.add_task("condition numbers", total=total)
+
+
+def scan_condition_numbers(
+    model: nn.Module,
+    *,
+    max_dim: int = 16384,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    eps: float = DEFAULT_EPS,
+) -> dict[str, float]:
+    """kappa of every eligible tensor of ``model``, keyed by parameter name, in ``named_parameters`` order.
+
+    ``cache``: a JSON file; entries whose name, shape and content hash match skip their SVD, the rest are computed
+    and written back (by rank 0). ``progress``: a progress bar on rank 0.
+    """
+    rank, world = _world()
+    params = eligible_parameters(model, max_dim)
+    store = KappaCache(cache) if cache is not None else None
+    mine: dict[str, float] = {}
+    pending: dict[tuple, list[tuple[str, torch.Tensor, str | None]]] = defaultdict(list)
+    bar = _progress(len(params), progress and rank == 0)
+
+    def flush(shape):
+        group = pending.pop(shape)
+        for (name, _, digest), kappa in zip(group, _kappas_of_group([t for _, t, _ in group], eps), strict=True):
+            mine[name] = kappa
+            if store is not None:
+                store.put(name, shape, digest, kappa)
+        if bar:
+            bar[0].advance(bar[1], len(group) * world)
+
+    for index, (name, param) in enumerate(params):
+        with _gathered(param):  # collective under ZeRO-3: every rank enters it for every parameter
+            if index % world != rank:
+                continue
+            shape = tuple(param.shape)
+            digest = content_hash(param) if store is not None else None
+            cached = store.get(name, shape, digest) if store is not None else None
+            if cached is not None:
+                mine[name] = cached
+                if bar:
+                    bar[0].advance(bar[1], world)
+                continue
+            # A partitioned parameter is only whole inside the context: keep a copy of it.
+            pending[shape].append((name, param.detach().clone() if _is_partitioned(param) else param.detach(), digest))
+            if len(pending[shape]) == GROUP_SIZE:
+                flush(shape)
+    for shape in list(pending):
+        flush(shape)
+    if bar:
+        bar[0].stop()
+
+    if world > 1:
+        gathered: list[dict] = [None] * world
+        torch.distributed.all_gather_object(gathered, (mine, store.entries if store else {}))
+        mine = {k: v for part, _ in gathered for k, v in part.items()}
+        if store is not None:
+            for _, entries in gathered:
+                store.entries.update(entries)
+    if store is not None and rank == 0:
+        store.save()
+    return {name: mine[name] for name, _ in params}
