@@ -6,6 +6,7 @@ is built, so a bad recipe fails in seconds with an error that names what is wron
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,13 @@ def prepare_model(model_args: ModelConfig, training_args) -> str:
     return path
 
 
+def peft_config(model_args: ModelConfig, training_args):
+    """TRL's LoRA config from the ``lora_*`` fields when ``use_peft`` is on, and also for ``kappa_mode: lora``,
+    whose adapters take r, alpha and dropout from the same fields (their targets come from the kappa selection)."""
+    kappa_lora = getattr(training_args, "kappa_enabled", False) and training_args.kappa_mode == "lora"
+    return get_peft_config(dataclasses.replace(model_args, use_peft=model_args.use_peft or kappa_lora))
+
+
 def load_splits(command: TrainingCommand, script_args, training_args):
     """The train split (and the test split when evaluation is on), with the command's columns checked."""
     name = script_args.dataset_name
@@ -107,7 +115,7 @@ def run_training(command: TrainingCommand, argv: list[str]):
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        peft_config=get_peft_config(model_args),
+        peft_config=peft_config(model_args, training_args),
         quantization_config=get_quantization_config(model_args),
         **command.trainer_kwargs(script_args),
     )
