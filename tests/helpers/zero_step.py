@@ -1,13 +1,14 @@
 """One DeepSpeed training step on the tiny model with the ZeRO config of an accelerate config file.
 
-Run under ``torchrun --nproc_per_node 2`` (gloo, CPU): ``python zero_step.py ACCELERATE_YAML MODEL_DIR``.
-Prints one JSON line per rank: the ZeRO stage, whether parameters are partitioned, the loss, and whether the
+Run under ``torchrun --nproc_per_node 2`` (gloo, CPU): ``python zero_step.py ACCELERATE_YAML MODEL_DIR OUT_DIR``.
+Each rank writes OUT_DIR/rank<r>.json: the ZeRO stage, whether parameters are partitioned, the loss, and whether the
 gathered weights changed. accelerate does not start DeepSpeed without a GPU, so this drives ``deepspeed.initialize``
 with the configuration accelerate would build from the file.
 """
 
 import json
 import sys
+from pathlib import Path
 
 import deepspeed
 import torch
@@ -29,7 +30,7 @@ def deepspeed_config(accelerate_yaml: str, micro_batch: int, world_size: int) ->
     return config
 
 
-def main(accelerate_yaml: str, model_dir: str) -> None:
+def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
     deepspeed.init_distributed(dist_backend="gloo")
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
     config = deepspeed_config(accelerate_yaml, micro_batch=2, world_size=world)
@@ -48,9 +49,9 @@ def main(accelerate_yaml: str, model_dir: str) -> None:
     with deepspeed.zero.GatheredParameters([weight], enabled=stage == 3):
         changed = not torch.equal(weight.detach().cpu(), before)
         full_shape = list(weight.shape)
-    print(json.dumps({"rank": rank, "stage": stage, "partitioned": partitioned, "loss": loss.item(),
-                      "changed": changed, "shape": full_shape}), flush=True)
+    report = {"stage": stage, "partitioned": partitioned, "loss": loss.item(), "changed": changed, "shape": full_shape}
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
