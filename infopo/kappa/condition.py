@@ -26,13 +26,6 @@ GRAM_KAPPA_LIMIT = 1e5
 """Above this kappa the Gram route is replaced by a float64 SVD."""
 
 
-def as_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` as a float64 matrix of shape (shape[0], -1), on its own device (bf16/fp16 upcast exactly)."""
-    if weight.ndim < 2:
-        raise ValueError(f"a condition number needs a tensor with ndim >= 2, got shape {tuple(weight.shape)}")
-    return weight.detach().reshape(weight.shape[0], -1).to(torch.float64)
-
-
 def _from_extremes(smallest: float, largest: float, eps: float) -> float:
     """kappa from sigma_min and sigma_max (or their squares' roots), inf when rank deficient or all zero."""
     if not largest > 0 or smallest <= eps * largest:
@@ -53,8 +46,14 @@ def condition_numbers(weights: list[torch.Tensor], eps: float = DEFAULT_EPS) -> 
     """
     if not weights:
         return []
-    matrices = torch.stack([as_matrix(w) for w in weights])
-    wide = matrices if matrices.shape[1] <= matrices.shape[2] else matrices.transpose(1, 2)
+    first = weights[0]
+    if first.ndim < 2:
+        raise ValueError(f"a condition number needs a tensor with ndim >= 2, got shape {tuple(first.shape)}")
+    rows, columns = first.shape[0], first[0].numel()
+    matrices = torch.empty((len(weights), rows, columns), dtype=torch.float64, device=first.device)
+    for index, weight in enumerate(weights):
+        matrices[index].copy_(weight.detach().reshape(rows, columns))
+    wide = matrices if rows <= columns else matrices.transpose(1, 2)
     eigenvalues = torch.linalg.eigvalsh(wide @ wide.transpose(1, 2)).cpu()
     kappas = []
     for index, values in enumerate(eigenvalues):
