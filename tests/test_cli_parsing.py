@@ -6,12 +6,13 @@ from accelerate.utils import DistributedType
 from conftest import RECIPES
 from infopo.cli.dpo import DPO
 from infopo.cli.grpo import GRPO, load_reward_function
+from infopo.cli.sft import SFT
 from infopo.cli.parsing import parse_recipe
 from infopo.distributed import deepspeed_config_from_accelerate
 from infopo.errors import InfopoConfigError
 from infopo.rewards import answer_match
 
-COMMANDS = {"dpo": DPO, "grpo": GRPO}
+COMMANDS = {"sft": SFT, "dpo": DPO, "grpo": GRPO}
 
 
 def _write(tmp_path, text: str):

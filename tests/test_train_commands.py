@@ -84,6 +84,18 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_sft_accepts_its_three_formats_and_names_them_when_none_fits(tmp_path, capsys):
+    out = tmp_path / "sft"
+    args = ["sft", "--config", str(RECIPES / "sft_tiny.yaml"), "--output_dir", str(out), "--synthetic_rows", "16",
+            "--num_train_epochs", "1"]
+    assert main([*args, "--conversational", "true"]) == 0
+    card = ModelCard.load(out / "README.md")
+    assert "sft" in card.data.tags and "| eval_loss |" in card.text
+    code = main([*args, "--dataset_name", "synthetic:arithmetic_prompts"])
+    err = capsys.readouterr().err
+    assert code == 2 and "none of the SFT formats (text or messages or prompt+completion)" in err
+
+
 def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
     """Everything up to the Hub calls is real; create_repo and upload_folder are recorded instead of sent."""
     from huggingface_hub import RepoUrl
