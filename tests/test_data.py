@@ -78,3 +78,15 @@ def test_missing_split_and_columns_are_named():
     with pytest.raises(InfopoConfigError, match="missing column\\(s\\) 'chosen', 'rejected' needed by DPO.*prompt, answer"):
         require_columns(data["train"], ("chosen", "rejected"), "x", "DPO")
     require_columns(Dataset.from_dict({"prompt": ["a"]}), ("prompt",), "x", "GRPO")
+
+
+def test_sft_tasks_state_the_right_completion():
+    from infopo.data import arithmetic_sft, reversal_sft
+
+    for row in arithmetic_sft(50, seed=3):
+        assert row["completion"] == f" the answer is {_evaluate(row['prompt'])}."
+    for row in reversal_sft(50, seed=3):
+        words = row["prompt"].removeprefix("reverse: ").split()
+        assert 3 <= len(words) <= 5 and row["completion"] == " " + " ".join(reversed(words)) + "."
+    conversational = reversal_sft(2, seed=3, conversational=True)[0]
+    assert conversational["completion"][0]["role"] == "assistant"

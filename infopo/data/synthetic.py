@@ -43,39 +43,48 @@ def _as_completion(text: str, conversational: bool):
     return [{"role": "assistant", "content": text}] if conversational else " " + text
 
 
+def _generate(num_rows: int, seed: int, make_row: Callable[[random.Random], dict]) -> Dataset:
+    """``num_rows`` rows from ``make_row``, drawing from one ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    return Dataset.from_list([make_row(rng) for _ in range(num_rows)])
+
+
 def arithmetic_preference(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Preference pairs ``prompt``/``chosen``/``rejected``: the right result is chosen, a wrong one rejected."""
-    rng = random.Random(seed)
-    rows = {"prompt": [], "chosen": [], "rejected": []}
-    for _ in range(num_rows):
+
+    def row(rng):
         question, result = _problem(rng)
         wrong = result + rng.choice([-1, 1]) * rng.randint(1, 9)
-        rows["prompt"].append(_as_prompt(question, conversational))
-        rows["chosen"].append(_as_completion(f"the answer is {result}.", conversational))
-        rows["rejected"].append(_as_completion(f"the answer is {wrong}.", conversational))
-    return Dataset.from_dict(rows)
+        return {
+            "prompt": _as_prompt(question, conversational),
+            "chosen": _as_completion(f"the answer is {result}.", conversational),
+            "rejected": _as_completion(f"the answer is {wrong}.", conversational),
+        }
+
+    return _generate(num_rows, seed, row)
 
 
 def arithmetic_prompts(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt-only rows ``prompt``/``answer``; ``answer`` is the result as a string."""
-    rng = random.Random(seed)
-    rows = {"prompt": [], "answer": []}
-    for _ in range(num_rows):
+
+    def row(rng):
         question, result = _problem(rng)
-        rows["prompt"].append(_as_prompt(question, conversational))
-        rows["answer"].append(str(result))
-    return Dataset.from_dict(rows)
+        return {"prompt": _as_prompt(question, conversational), "answer": str(result)}
+
+    return _generate(num_rows, seed, row)
 
 
 def arithmetic_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt/completion rows: the completion states the right result."""
-    rng = random.Random(seed)
-    rows = {"prompt": [], "completion": []}
-    for _ in range(num_rows):
+
+    def row(rng):
         question, result = _problem(rng)
-        rows["prompt"].append(_as_prompt(question, conversational))
-        rows["completion"].append(_as_completion(f"the answer is {result}.", conversational))
-    return Dataset.from_dict(rows)
+        return {
+            "prompt": _as_prompt(question, conversational),
+            "completion": _as_completion(f"the answer is {result}.", conversational),
+        }
+
+    return _generate(num_rows, seed, row)
 
 
 REVERSAL_WORDS = ("red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house")
@@ -83,13 +92,15 @@ REVERSAL_WORDS = ("red", "green", "blue", "yellow", "black", "white", "cat", "do
 
 def reversal_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt/completion rows: three to five words, and the same words in reverse order."""
-    rng = random.Random(seed)
-    rows = {"prompt": [], "completion": []}
-    for _ in range(num_rows):
+
+    def row(rng):
         words = [rng.choice(REVERSAL_WORDS) for _ in range(rng.randint(3, 5))]
-        rows["prompt"].append(_as_prompt("reverse: " + " ".join(words), conversational))
-        rows["completion"].append(_as_completion(" ".join(reversed(words)) + ".", conversational))
-    return Dataset.from_dict(rows)
+        return {
+            "prompt": _as_prompt("reverse: " + " ".join(words), conversational),
+            "completion": _as_completion(" ".join(reversed(words)) + ".", conversational),
+        }
+
+    return _generate(num_rows, seed, row)
 
 
 SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
