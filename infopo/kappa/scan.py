@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from infopo.errors import InfopoConfigError
 from infopo.kappa.condition import DEFAULT_EPS, condition_numbers
 
 CACHE_VERSION = 1
@@ -133,6 +134,12 @@ def scan_condition_numbers(
     """
     rank, world = _world()
     params = eligible_parameters(model, max_dim)
+    quantized = [name for name, param in params if not param.is_floating_point()]
+    if quantized:
+        raise InfopoConfigError(
+            f"cannot scan quantized weights ({quantized[0]}: {dict(params)[quantized[0]].dtype}); scan the unquantized model with "
+            "`infopo kappa scan` and train from its unfrozen_parameters.yaml (kappa_unfrozen_yaml)"
+        )
     store = KappaCache(cache) if cache is not None else None
     mine: dict[str, float] = {}
     pending: dict[tuple, list[tuple[str, torch.Tensor, str | None]]] = defaultdict(list)

@@ -99,3 +99,12 @@ def test_rank_deficient_tensor_is_inf_in_scan_and_cache(tmp_path):
     assert scan_condition_numbers(model, cache=cache, progress=False) == {"weight": math.inf}
     assert json.loads(cache.read_text())["entries"]["weight"]["kappa"] == "inf"
     assert scan_condition_numbers(model, cache=cache, progress=False) == {"weight": math.inf}
+
+
+def test_quantized_weights_are_refused_with_a_way_out():
+    from infopo.errors import InfopoConfigError
+
+    model = nn.Linear(4, 4)
+    model.weight = nn.Parameter(torch.zeros(4, 4, dtype=torch.int8), requires_grad=False)
+    with pytest.raises(InfopoConfigError, match="cannot scan quantized weights \\(weight: torch.int8\\).*kappa_unfrozen_yaml"):
+        scan_condition_numbers(model, progress=False)
