@@ -4,7 +4,7 @@ from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
 
 from conftest import RECIPES
-from infopo.cli.dpo import DPO
+from infopo.cli.dpo import DID_DPO, DPO
 from infopo.cli.grpo import GRPO, load_reward_function
 from infopo.cli.sft import SFT
 from infopo.cli.parsing import parse_recipe
@@ -12,7 +12,7 @@ from infopo.distributed import deepspeed_config_from_accelerate
 from infopo.errors import InfopoConfigError
 from infopo.rewards import answer_match
 
-COMMANDS = {"sft": SFT, "dpo": DPO, "grpo": GRPO}
+COMMANDS = {"sft": SFT, "dpo": DPO, "did-dpo": DID_DPO, "grpo": GRPO}
 
 
 def _write(tmp_path, text: str):

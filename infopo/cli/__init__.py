@@ -14,6 +14,7 @@ USAGE = """usage: infopo <command> [--config recipe.yaml] [--field value ...]
 commands:
   sft    supervised fine-tuning (TRL's SFTTrainer) on text, messages or prompt-completion data
   dpo    Direct Preference Optimization (TRL's DPOTrainer) on a preference data set
+  did-dpo  DPO with differential-information metrics (did/*) and the DID entropy estimate
   grpo   Group Relative Policy Optimization (TRL's GRPOTrainer) with reward functions
   kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
   tiny   build the tiny offline model and tokenizer, print its folder
@@ -23,7 +24,7 @@ kappa_* fields (KappaTune); `infopo <command> --help` lists them. Flags override
 
 
 def _commands():
-    from infopo.cli.dpo import DPO
+    from infopo.cli.dpo import DID_DPO, DPO
     from infopo.cli.grpo import GRPO
     from infopo.cli.kappa import run_kappa
     from infopo.cli.sft import SFT
@@ -33,6 +34,7 @@ def _commands():
     return {
         "sft": lambda argv: run_training(SFT, argv),
         "dpo": lambda argv: run_training(DPO, argv),
+        "did-dpo": lambda argv: run_training(DID_DPO, argv),
         "grpo": lambda argv: run_training(GRPO, argv),
         "kappa": run_kappa,
         "tiny": run_tiny,

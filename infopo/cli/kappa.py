@@ -77,7 +77,10 @@ def run_kappa(argv: list[str]) -> dict[str, float]:
     if args.top_p is None and args.num is None and args.threshold is None:
         args.top_p = 0.2
     check_budget(args.top_p, args.num, args.threshold, prefix="--")
-    import matplotlib  # noqa: F401  (checked before the scan, not after it)
+    try:
+        import matplotlib  # noqa: F401  (checked before the scan, not after it)
+    except ImportError as error:
+        raise InfopoConfigError("the histogram needs matplotlib: pip install 'infopo[plot]'") from error
     from transformers import AutoModelForCausalLM
 
     path = resolve_model(args.model)

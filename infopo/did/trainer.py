@@ -1,0 +1,154 @@
+"""``DIDDPOTrainer``: TRL's DPO with differential-information metrics, from the log-probs DPO already computes.
+
+No extra forward pass: forward hooks on the policy (and on the reference model, when there is one) record the
+per-token log-probs of TRL's own two passes; with the completion mask they give the sequence log-probs, chosen rows
+first. A LoRA policy's reference pass goes through the same module with the adapter off, so the same hook sees it;
+with ``precompute_ref_log_probs`` the reference log-probs come with the batch. Every logging step, averaged over the
+steps and gathered over ranks:
+
+- ``did/logratio_chosen``, ``did/logratio_rejected``: mean l(y) = log pi_theta(y) - log pi_ref(y);
+- ``did/margin_policy``, ``did/margin_ref``: mean log-margins m = log pi(y_w) - log pi(y_l);
+- ``did/ordered_frac``: share of pairs with m_policy >= m_ref (the observable log-margin ordering);
+- ``did/displacement_frac``: share of pairs whose chosen log-prob fell below the reference's;
+- ``did/pair_entropy``: mean binary entropy of q restricted to the pair, q_w = sigmoid(l_w - l_l);
+- every ``did_entropy_steps``: ``did/entropy`` (self-normalised estimate from K policy samples) and ``did/entropy_k``.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
+from infopo.errors import InfopoConfigError
+from infopo.trainers import InfopoDPOTrainer
+
+
+def completion_logps(model, sequences: torch.Tensor, prompt_length: int, completion_mask: torch.Tensor) -> torch.Tensor:
+    """Sum of log pi(token) over the completion positions of ``sequences`` (prompt first, then completion)."""
+    logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences)).logits[:, prompt_length - 1 : -1]
+    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, prompt_length:, None]).squeeze(-1)
+    return (token_logps * completion_mask).sum(-1)
+
+
+def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 up to and including the first EOS of each row, 0 after it (padding from ``generate``)."""
+    is_eos = completions == eos_token_id
+    after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
+    return (~after_eos).float()
+
+
+class _EntropyCallback(TrainerCallback):
+    def __init__(self, trainer: "DIDDPOTrainer"):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % args.did_entropy_steps == 0:
+            estimate, k = self.trainer.estimate_did_entropy()
+            self.trainer._metrics["train"]["did/entropy"].append(estimate)
+            self.trainer._metrics["train"]["did/entropy_k"].append(k)
+
+
+class DIDDPOTrainer(InfopoDPOTrainer):
+    """TRL's ``DPOTrainer`` (constructor unchanged) with the ``did/*`` metrics; configure with ``DIDDPOConfig``."""
+
+    infopo_method = "did-dpo"
+    _tag_names = ["trl", "dpo", "did", "infopo"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if getattr(self.args, "did_entropy_steps", 0):
+            if self.ref_model is None and not self._policy_is_peft():
+                raise InfopoConfigError(
+                    "did_entropy_steps needs a reference model during training; with precompute_ref_log_probs use a "
+                    "LoRA policy (reference = adapter off) or set did_entropy_steps: 0"
+                )
+            count = min(self.args.did_entropy_prompts, len(self.train_dataset))
+            self._did_prompts = [list(self.train_dataset[i]["prompt_ids"]) for i in range(count)]
+            self.add_callback(_EntropyCallback(self))
+
+    def _policy_is_peft(self) -> bool:
+        return hasattr(self.accelerator.unwrap_model(self.model), "disable_adapter")
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        captured: list[torch.Tensor] = []
+
+        def record(module, args, kwargs, output):
+            captured.append(output.log_probs.detach())
+
+        modules = {id(m): m for m in (self.accelerator.unwrap_model(model), self._reference_module()) if m is not None}
+        handles = [m.register_forward_hook(record, with_kwargs=True) for m in modules.values()]
+        try:
+            result = super()._compute_loss(model, inputs, return_outputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self._record_did_metrics(captured, inputs)
+        return result
+
+    def _reference_module(self):
+        if self.ref_model is None or self.precompute_ref_logps:
+            return None
+        return self.accelerator.unwrap_model(self.ref_model)
+
+    def _record_did_metrics(self, captured: list[torch.Tensor], inputs: dict) -> None:
+        mask = inputs["completion_mask"][..., 1:].float()
+        policy = (captured[0][:, -mask.shape[1] :] * mask).sum(-1)
+        chosen, rejected = policy.chunk(2)
+        if self.precompute_ref_logps:
+            ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            ref_chosen, ref_rejected = (captured[1][:, -mask.shape[1] :] * mask).sum(-1).chunk(2)
+        l_chosen, l_rejected = chosen - ref_chosen, rejected - ref_rejected
+        m_policy, m_ref = chosen - rejected, ref_chosen - ref_rejected
+        per_pair = torch.stack(
+            [
+                l_chosen,
+                l_rejected,
+                m_policy,
+                m_ref,
+                log_margin_ordered(None, m_ref, m_policy).float(),
+                (chosen < ref_chosen).float(),
+                pair_did_entropy(l_chosen, l_rejected),
+            ],
+            dim=1,
+        )
+        means = self.accelerator.gather_for_metrics(per_pair.float()).mean(0).tolist()
+        names = ("logratio_chosen", "logratio_rejected", "margin_policy", "margin_ref", "ordered_frac",
+                 "displacement_frac", "pair_entropy")
+        mode = "train" if self.model.training else "eval"
+        for name, value in zip(names, means, strict=True):
+            self._metrics[mode][f"did/{name}"].append(value)
+
+    @torch.no_grad()
+    def estimate_did_entropy(self) -> tuple[float, int]:
+        """Mean over the fixed prompts of the self-normalised DID entropy estimate, gathered over ranks; and K.
+
+        Completions are sampled from the policy as it is (temperature 1, no top-k/top-p), scored under the policy and
+        the reference. Completions cut at ``did_entropy_max_new_tokens`` count as sampled (their prefix log-prob).
+        """
+        policy = self.accelerator.unwrap_model(self.model)
+        was_training = policy.training
+        policy.eval()
+        eos = self.processing_class.eos_token_id
+        pad = self.processing_class.pad_token_id if self.processing_class.pad_token_id is not None else eos
+        k = self.args.did_entropy_k
+        estimates = []
+        for prompt_ids in self._did_prompts:
+            prompt = torch.tensor([prompt_ids], device=self.accelerator.device)
+            sequences = policy.generate(
+                input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0,
+                top_p=1.0, num_return_sequences=k, max_new_tokens=self.args.did_entropy_max_new_tokens,
+                eos_token_id=eos, pad_token_id=pad,
+            )
+            mask = completion_mask(sequences[:, prompt.shape[1] :], eos)
+            policy_logps = completion_logps(policy, sequences, prompt.shape[1], mask)
+            if self.ref_model is not None:
+                ref_logps = completion_logps(self.accelerator.unwrap_model(self.ref_model), sequences, prompt.shape[1], mask)
+            else:
+                with policy.disable_adapter():
+                    ref_logps = completion_logps(policy, sequences, prompt.shape[1], mask)
+            estimates.append(did_entropy_snis(policy_logps, ref_logps)[0])
+        policy.train(was_training)
+        mean = self.accelerator.gather_for_metrics(torch.stack(estimates).mean().reshape(1)).mean()
+        return mean.item(), k
