@@ -16,6 +16,7 @@ commands:
   dpo    Direct Preference Optimization (TRL's DPOTrainer) on a preference data set
   did-dpo  DPO with differential-information metrics (did/*) and the DID entropy estimate
   grpo   Group Relative Policy Optimization (TRL's GRPOTrainer) with reward functions
+  did    `infopo did analyze ...` / `infopo did make-pairs ...`: offline DID analysis and optimal pairs
   kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
   tiny   build the tiny offline model and tokenizer, print its folder
 
@@ -24,6 +25,7 @@ kappa_* fields (KappaTune); `infopo <command> --help` lists them. Flags override
 
 
 def _commands():
+    from infopo.cli.did import run_did
     from infopo.cli.dpo import DID_DPO, DPO
     from infopo.cli.grpo import GRPO
     from infopo.cli.kappa import run_kappa
@@ -36,6 +38,7 @@ def _commands():
         "dpo": lambda argv: run_training(DPO, argv),
         "did-dpo": lambda argv: run_training(DID_DPO, argv),
         "grpo": lambda argv: run_training(GRPO, argv),
+        "did": run_did,
         "kappa": run_kappa,
         "tiny": run_tiny,
     }

@@ -20,22 +20,9 @@ import torch
 from transformers import TrainerCallback
 
 from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
+from infopo.did.scoring import completion_logps, sample_completions
 from infopo.errors import InfopoConfigError
 from infopo.trainers import InfopoDPOTrainer
-
-
-def completion_logps(model, sequences: torch.Tensor, prompt_length: int, completion_mask: torch.Tensor) -> torch.Tensor:
-    """Sum of log pi(token) over the completion positions of ``sequences`` (prompt first, then completion)."""
-    logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences)).logits[:, prompt_length - 1 : -1]
-    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, prompt_length:, None]).squeeze(-1)
-    return (token_logps * completion_mask).sum(-1)
-
-
-def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """1 up to and including the first EOS of each row, 0 after it (padding from ``generate``)."""
-    is_eos = completions == eos_token_id
-    after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
-    return (~after_eos).float()
 
 
 class _EntropyCallback(TrainerCallback):
@@ -135,19 +122,13 @@ class DIDDPOTrainer(InfopoDPOTrainer):
         k = self.args.did_entropy_k
         estimates = []
         for prompt_ids in self._did_prompts:
-            prompt = torch.tensor([prompt_ids], device=self.accelerator.device)
-            sequences = policy.generate(
-                input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0,
-                top_p=1.0, num_return_sequences=k, max_new_tokens=self.args.did_entropy_max_new_tokens,
-                eos_token_id=eos, pad_token_id=pad,
-            )
-            mask = completion_mask(sequences[:, prompt.shape[1] :], eos)
-            policy_logps = completion_logps(policy, sequences, prompt.shape[1], mask)
+            sequences, mask = sample_completions(policy, prompt_ids, k, self.args.did_entropy_max_new_tokens, eos, pad)
+            policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
             if self.ref_model is not None:
-                ref_logps = completion_logps(self.accelerator.unwrap_model(self.ref_model), sequences, prompt.shape[1], mask)
+                ref_logps = completion_logps(self.accelerator.unwrap_model(self.ref_model), sequences, len(prompt_ids), mask)
             else:
                 with policy.disable_adapter():
-                    ref_logps = completion_logps(policy, sequences, prompt.shape[1], mask)
+                    ref_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
             estimates.append(did_entropy_snis(policy_logps, ref_logps)[0])
         policy.train(was_training)
         mean = self.accelerator.gather_for_metrics(torch.stack(estimates).mean().reshape(1)).mean()

@@ -1,0 +1,150 @@
+"""``infopo did analyze`` and ``infopo did make-pairs``: the offline DID tools.
+
+analyze: scores each pair of a preference data set under the policy, the reference and optionally the rejected
+generator, and writes ``did_analysis.json`` (summary and per-pair margins), ``did_analysis.md`` and
+``did_margins.png`` (m_ref against m_policy; with a rejected generator also the power-law fit).
+
+make-pairs: writes a preference data set (JSON lines) whose chosen responses are reference samples and whose
+rejected responses are drawn from the optimal rejected distribution for a target policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from infopo.data import load_named_dataset, require_columns, require_split
+from infopo.errors import InfopoConfigError
+from infopo.tiny import resolve_model
+
+USAGE = "usage: infopo did analyze --model P --ref R --dataset D [...] | infopo did make-pairs --ref R --target T ..."
+
+
+def _load(name: str, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name)
+    if name.startswith(("/", "./", "../")) and not Path(path).exists():
+        raise InfopoConfigError(f"model folder not found: {name}")
+    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code).eval()
+
+
+def _tokenizer(name: str, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model(name), trust_remote_code=trust_remote_code)
+
+
+def _dataset(args, columns, purpose):
+    data = require_split(load_named_dataset(args.dataset, synthetic_rows=args.rows), args.split, args.dataset)
+    require_columns(data, columns, args.dataset, purpose)
+    return data.select(range(min(args.rows, len(data))))
+
+
+def _plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = result["pairs"]
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    m_ref = [p["margin_ref"] for p in pairs]
+    m_policy = [p["margin_policy"] for p in pairs]
+    axes.scatter(m_ref, m_policy, s=10, alpha=0.6)
+    low, high = min(m_ref + m_policy), max(m_ref + m_policy)
+    axes.plot([low, high], [low, high], color="gray", linestyle=":", label="m_policy = m_ref")
+    axes.set_xlabel("reference log-margin m_ref")
+    axes.set_ylabel("policy log-margin m_policy")
+    ordered = result["summary"]["observable_ordered_frac"]
+    axes.set_title(f"log-margin ordering: {ordered:.0%} of pairs have m_policy >= m_ref")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _markdown(summary: dict) -> str:
+    lines = ["# DID analysis", "", "| quantity | value |", "| --- | --- |"]
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            lines += [f"| {key}.{k} | {v:.4g} |" for k, v in value.items()]
+        else:
+            lines.append(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_analyze(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="infopo did analyze", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="the trained policy (folder, Hub id or tiny:<arch>)")
+    parser.add_argument("--ref", required=True, help="the reference model")
+    parser.add_argument("--dataset", required=True, help="preference data set (prompt/chosen/rejected)")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--rows", type=int, default=64, help="pairs to analyse")
+    parser.add_argument("--rejected_model", default=None, help="the model that generated the rejected responses")
+    parser.add_argument("--k", type=int, default=0, help="policy samples per prompt for the DID entropy (0: skip)")
+    parser.add_argument("--entropy_prompts", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--output_dir", default="did_analysis")
+    parser.add_argument("--trust_remote_code", action="store_true")
+    args = parser.parse_args(argv)
+    if args.k == 1 or args.k < 0:
+        raise InfopoConfigError(f"--k must be 0 (no entropy) or at least 2, got {args.k}")
+    from infopo.did.analyze import analyze_pairs
+
+    data = _dataset(args, ("prompt", "chosen", "rejected"), "the DID analysis")
+    policy, ref = _load(args.model, args.trust_remote_code), _load(args.ref, args.trust_remote_code)
+    rejected = _load(args.rejected_model, args.trust_remote_code) if args.rejected_model else None
+    result = analyze_pairs(policy, ref, _tokenizer(args.model, args.trust_remote_code), data, rejected, args.k,
+                           args.entropy_prompts, args.max_new_tokens)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "did_analysis.json").write_text(json.dumps(result, indent=1))
+    (out / "did_analysis.md").write_text(_markdown(result["summary"]))
+    _plot(result, out / "did_margins.png")
+    print(_markdown(result["summary"]))
+    return result
+
+
+def run_make_pairs(argv: list[str]):
+    parser = argparse.ArgumentParser(prog="infopo did make-pairs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", required=True, help="reference model: chosen responses and candidates come from it")
+    parser.add_argument("--target", required=True, help="the target policy pi*")
+    parser.add_argument("--beta", type=float, required=True, help="the DPO beta the pairs are built for (> 0)")
+    parser.add_argument("--prompts", required=True, help="data set with a prompt column")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--rows", type=int, default=64, help="prompts to use")
+    parser.add_argument("--k", type=int, default=8, help="reference samples per prompt (>= 2)")
+    parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="optimal_pairs.jsonl", help="JSON lines file to write")
+    parser.add_argument("--trust_remote_code", action="store_true")
+    args = parser.parse_args(argv)
+    if args.k < 2:
+        raise InfopoConfigError(f"--k must be at least 2 (one chosen and a candidate to reject), got {args.k}")
+    if not args.beta > 0:
+        raise InfopoConfigError(f"--beta must be positive, got {args.beta}")
+    import torch
+
+    from infopo.did.analyze import make_optimal_pairs
+
+    args.dataset = args.prompts
+    prompts = _dataset(args, ("prompt",), "make-pairs")["prompt"]
+    torch.manual_seed(args.seed)
+    pairs = make_optimal_pairs(_load(args.ref, args.trust_remote_code), _load(args.target, args.trust_remote_code),
+                               _tokenizer(args.ref, args.trust_remote_code), prompts, args.beta, args.k,
+                               args.max_new_tokens)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    pairs.to_json(args.output)
+    print(f"wrote {len(pairs)} pairs to {args.output}")
+    return pairs
+
+
+def run_did(argv: list[str]):
+    tools = {"analyze": run_analyze, "make-pairs": run_make_pairs}
+    if not argv or argv[0] not in tools:
+        raise InfopoConfigError(USAGE)
+    return tools[argv[0]](argv[1:])

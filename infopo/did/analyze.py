@@ -1,0 +1,114 @@
+"""Offline DID analysis of a trained policy, and the optimal rejected-response pair builder.
+
+``analyze_pairs`` scores every preference pair under the policy, the reference and (optionally) the rejected
+generator pi_l, and tests the log-margin ordering m_l <= m_ref <= m_theta. The power law behind it,
+m_ref - m_l = beta * (m_theta - m_ref), says that per response log pi_ref - log pi_l is linear in
+log pi_theta - log pi_ref with slope beta: the analyzer fits that line and reports slope and R^2.
+``make_optimal_pairs`` draws chosen responses from the reference and rejected ones from
+pi_l* proportional to pi_ref^(1 + beta) * pi*^(-beta), by resampling K reference candidates.
+"""
+
+from __future__ import annotations
+
+import torch
+from datasets import Dataset
+
+from infopo.did.info import did_entropy_snis, log_margin_ordered, optimal_rejected_weights
+from infopo.did.scoring import completion_logps, encode_completion, encode_prompt, pair_logps, sample_completions
+
+
+def fit_line(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Least-squares y = slope * x + intercept, and R^2 (0 when y is constant)."""
+    x, y = x.double(), y.double()
+    x_centered, y_centered = x - x.mean(), y - y.mean()
+    slope = (x_centered * y_centered).sum() / (x_centered * x_centered).sum().clamp_min(1e-300)
+    intercept = y.mean() - slope * x.mean()
+    residual = ((y - slope * x - intercept) ** 2).sum()
+    total = (y_centered**2).sum()
+    return {"slope": slope.item(), "intercept": intercept.item(), "r2": (1 - residual / total).item() if total > 0 else 0.0}
+
+
+def _score(model, tokenizer, row) -> tuple[float, float]:
+    prompt_ids = encode_prompt(tokenizer, row["prompt"])
+    completions = [encode_completion(tokenizer, row["prompt"], row[key]) for key in ("chosen", "rejected")]
+    chosen, rejected = pair_logps(model, prompt_ids, completions).tolist()
+    return chosen, rejected
+
+
+def analyze_pairs(policy, ref, tokenizer, dataset: Dataset, rejected_model=None, k: int = 0,
+                  entropy_prompts: int = 16, max_new_tokens: int = 32) -> dict:
+    """Per-pair margins and the summary statistics of the DID view of a trained policy (see the module docstring).
+
+    With ``k >= 2`` the DID entropy is estimated for each of the first ``entropy_prompts`` prompts from K policy
+    samples (self-normalised, biased upward at small K).
+    """
+    models = {"policy": policy, "ref": ref, **({"rejected_gen": rejected_model} if rejected_model is not None else {})}
+    scores = {name: torch.tensor([_score(model, tokenizer, row) for row in dataset]) for name, model in models.items()}
+    margins = {name: values[:, 0] - values[:, 1] for name, values in scores.items()}
+    m_rejected = margins.get("rejected_gen")
+    summary = {
+        "pairs": len(dataset),
+        "mean_margin_policy": margins["policy"].mean().item(),
+        "mean_margin_ref": margins["ref"].mean().item(),
+        "observable_ordered_frac": log_margin_ordered(None, margins["ref"], margins["policy"]).float().mean().item(),
+        "displacement_frac": (scores["policy"][:, 0] < scores["ref"][:, 0]).float().mean().item(),
+    }
+    if m_rejected is not None:
+        summary["full_ordered_frac"] = log_margin_ordered(m_rejected, margins["ref"], margins["policy"]).float().mean().item()
+        log_ratio = (scores["policy"] - scores["ref"]).flatten()
+        ref_over_rejected = (scores["ref"] - scores["rejected_gen"]).flatten()
+        summary["power_law_fit"] = fit_line(log_ratio, ref_over_rejected)
+    entropies = []
+    if k >= 2:
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        for row in dataset.select(range(min(entropy_prompts, len(dataset)))):
+            prompt_ids = encode_prompt(tokenizer, row["prompt"])
+            sequences, mask = sample_completions(policy, prompt_ids, k, max_new_tokens, eos, pad)
+            policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
+            ref_logps = completion_logps(ref, sequences, len(prompt_ids), mask)
+            entropies.append(did_entropy_snis(policy_logps.cpu(), ref_logps.cpu())[0].item())
+        summary.update(did_entropy_mean=sum(entropies) / len(entropies), did_entropy_k=k)
+    per_pair = [
+        {"margin_policy": margins["policy"][i].item(), "margin_ref": margins["ref"][i].item(),
+         **({"margin_rejected_gen": m_rejected[i].item()} if m_rejected is not None else {}),
+         "logp_policy_chosen": scores["policy"][i, 0].item(), "logp_ref_chosen": scores["ref"][i, 0].item()}
+        for i in range(len(dataset))
+    ]
+    return {"summary": summary, "pairs": per_pair, "prompt_entropies": entropies}
+
+
+def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: int, max_new_tokens: int = 32) -> Dataset:
+    """Preference pairs for a target policy: chosen = a reference sample, rejected = drawn from pi_l*.
+
+    For each prompt K completions are sampled from the reference; the first is the chosen response and the rejected
+    one is resampled from the other K - 1 with weights softmax(-beta * (log pi* - log pi_ref)).
+    """
+    if k < 2:
+        raise ValueError(f"make-pairs needs K >= 2 reference samples per prompt, got {k}")
+    if not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    rows = []
+    for prompt in prompts:
+        prompt_ids = encode_prompt(tokenizer, prompt)
+        sequences, _ = sample_completions(ref, prompt_ids, k, max_new_tokens, eos, pad)
+        completions = [_trim(ids.tolist(), eos, pad) for ids in sequences[:, len(prompt_ids) :]]
+        ref_logps = pair_logps(ref, prompt_ids, [c + [eos] for c in completions[1:]])
+        target_logps = pair_logps(target, prompt_ids, [c + [eos] for c in completions[1:]])
+        pick = 1 + int(torch.multinomial(optimal_rejected_weights(ref_logps, target_logps, beta), 1))
+        chosen, rejected = (tokenizer.decode(completions[i], skip_special_tokens=True) for i in (0, pick))
+        if isinstance(prompt, str):
+            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        else:
+            rows.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen.strip()}],
+                         "rejected": [{"role": "assistant", "content": rejected.strip()}]})
+    return Dataset.from_list(rows)
+
+
+def _trim(ids: list[int], eos: int, pad: int) -> list[int]:
+    """A sampled completion up to (not including) its first EOS, without padding."""
+    if eos in ids:
+        ids = ids[: ids.index(eos)]
+    return [token for token in ids if token != pad]

@@ -1,0 +1,68 @@
+"""Scoring and sampling completions with causal LMs: the model side of the DID analyzer, pair builder and trainer.
+
+Prompts and completions come in TRL's two formats: strings (the completion is appended to the prompt text) or
+conversational message lists (the prompt gets the chat template with a generation prompt; the completion is the
+template's rendering of the assistant turn after it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def encode_prompt(tokenizer, prompt) -> list[int]:
+    """Token ids of a prompt: a string as is, a message list through the chat template with a generation prompt."""
+    if isinstance(prompt, str):
+        return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+
+
+def encode_completion(tokenizer, prompt, completion) -> list[int]:
+    """Token ids of a completion after its prompt, ending with EOS (as DPO trains on it)."""
+    if isinstance(completion, str):
+        return tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    prompt_ids = encode_prompt(tokenizer, prompt)
+    full = tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"]
+    return full[len(prompt_ids) :]
+
+
+def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 up to and including the first EOS of each row, 0 after it (padding from ``generate``)."""
+    is_eos = completions == eos_token_id
+    after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
+    return (~after_eos).float()
+
+
+@torch.no_grad()
+def completion_logps(model, sequences: torch.Tensor, prompt_length: int, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of log pi(token) over the completion positions of ``sequences`` (one shared prompt length)."""
+    logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences)).logits[:, prompt_length - 1 : -1]
+    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, prompt_length:, None]).squeeze(-1)
+    return (token_logps * mask).sum(-1)
+
+
+@torch.no_grad()
+def pair_logps(model, prompt_ids: list[int], completions: list[list[int]]) -> torch.Tensor:
+    """log pi(completion | prompt) for several completions of one prompt (right-padded, masked)."""
+    device = next(model.parameters()).device
+    width = max(len(c) for c in completions)
+    padded = torch.zeros((len(completions), width), dtype=torch.long)
+    mask = torch.zeros((len(completions), width))
+    for row, completion in enumerate(completions):
+        padded[row, : len(completion)] = torch.tensor(completion)
+        mask[row, : len(completion)] = 1
+    prompt = torch.tensor(prompt_ids).expand(len(completions), -1)
+    sequences = torch.cat([prompt, padded], dim=1).to(device)
+    return completion_logps(model, sequences, len(prompt_ids), mask.to(device)).cpu()
+
+
+@torch.no_grad()
+def sample_completions(model, prompt_ids: list[int], k: int, max_new_tokens: int, eos_token_id: int, pad_token_id: int):
+    """K completions sampled from the model as it is (temperature 1, no top-k/top-p) and their masks."""
+    device = next(model.parameters()).device
+    prompt = torch.tensor([prompt_ids], device=device)
+    sequences = model.generate(
+        input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+        num_return_sequences=k, max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+    )
+    return sequences, completion_mask(sequences[:, prompt.shape[1] :], eos_token_id)
