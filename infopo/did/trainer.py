@@ -12,6 +12,9 @@ steps and gathered over ranks:
 - ``did/displacement_frac``: share of pairs whose chosen log-prob fell below the reference's;
 - ``did/pair_entropy``: mean binary entropy of q restricted to the pair, q_w = sigmoid(l_w - l_l);
 - every ``did_entropy_steps``: ``did/entropy`` (self-normalised estimate from K policy samples) and ``did/entropy_k``.
+
+l is the plain sum of completion-token log-ratios, also when TRL's ``ld_alpha`` (LD-DPO) reweights the loss's
+log-probs.
 """
 
 from __future__ import annotations
