@@ -83,11 +83,12 @@ def run_analyze(argv: list[str]) -> dict:
     parser.add_argument("--dataset", required=True, help="preference data set (prompt/chosen/rejected)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--rows", type=int, default=64, help="pairs to analyse")
-    parser.add_argument("--rejected_model", default=None, help="the model that generated the rejected responses")
+    parser.add_argument("--rejected_model", "--rejected-model", default=None,
+                        help="the model that generated the rejected responses")
     parser.add_argument("--k", type=int, default=0, help="policy samples per prompt for the DID entropy (0: skip)")
     parser.add_argument("--entropy_prompts", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--output_dir", default="did_analysis")
+    parser.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=32)
+    parser.add_argument("--output_dir", "--output-dir", default="did_analysis")
     parser.add_argument("--trust_remote_code", action="store_true")
     args = parser.parse_args(argv)
     if args.k == 1 or args.k < 0:

@@ -80,7 +80,10 @@ def apply_selection(model: nn.Module, names: list[str], mode: str = "full", lora
     ``mode="full"``: ``requires_grad`` is True on the selected parameters and False on every other one; returns None.
     ``mode="lora"``: returns a copy of ``lora_config`` (default: r=16, alpha=32, causal LM) whose ``target_modules``
     are the modules owning the selected 2-D weights, in selection order, and whose ``target_parameters`` are the
-    selected 3-D (MoE) weights; the model itself is left untouched for peft to wrap.
+    selected 3-D (MoE) weights; the model itself is left untouched for peft to wrap. A selected input embedding that
+    is tied to the output head gets its adapter on the embedding only (TRL computes log-probs from
+    ``lm_head.weight`` and refuses adapters there); peft warns that the tying is not kept inside the adapter. At
+    real scale the default ``max_dim`` keeps embeddings out of the scan.
     """
     if mode not in MODES:
         raise InfopoConfigError(f"kappa mode must be one of {', '.join(MODES)}, got {mode!r}")

@@ -31,14 +31,16 @@ def _train_logs(trainer):
     return [entry for entry in trainer.state.log_history if "did/logratio_chosen" in entry]
 
 
-@pytest.mark.parametrize("setup", ["reloaded-reference", "lora", "precomputed"])
+@pytest.mark.parametrize("setup", ["reloaded-reference", "lora", "precomputed", "kappatune"])
 def test_metrics_match_trl_rewards_in_every_reference_setup(tmp_path, tiny_qwen2, setup):
-    fields = {"precompute_ref_log_probs": True} if setup == "precomputed" else {}
+    fields = {"precomputed": {"precompute_ref_log_probs": True}, "kappatune": {"kappa_top_p": 0.2}}.get(setup, {})
     peft_config = LoraConfig(r=4, lora_alpha=8, task_type="CAUSAL_LM") if setup == "lora" else None
     trainer = DIDDPOTrainer(model=tiny_qwen2, args=_config(tmp_path, **fields),
                             train_dataset=arithmetic_preference(24, seed=1), peft_config=peft_config)
     logs = _train_logs(trainer)
     assert len(logs) == 3
+    if setup == "kappatune":
+        assert trainer.kappa_selection and logs[0]["kappa/selected"] == len(trainer.kappa_selection)
     for entry in logs:
         assert set(DID_KEYS) <= set(entry)
         # TRL logs rewards = beta * l; ours come from hooked log-probs, not from TRL's locals.
