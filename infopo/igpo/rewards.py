@@ -1,0 +1,173 @@
+"""IGPO's turn-level rewards and advantages: pure functions (arXiv 2510.14967).
+
+A rollout is a sequence of turns; turn t's assistant span is trained, the environment's observation after it is
+not. Rewards are per turn and ragged (rollouts have different numbers of turns), so they travel packed in
+:class:`TurnRewards`: a flat tensor plus explicit offsets, never padded with zeros that could be mistaken for
+rewards.
+
+- Probe value v_t: the policy's length-normalised probability of the ground-truth answer after turn t.
+- Non-final turn t: information gain r_t = v_t - v_{t-1}; final turn: the outcome (F1 or exact match).
+- Group normalisation over the G rollouts of one question (``joint``: all turn rewards together; ``separate``:
+  gains and outcomes each with their own statistics), then A_t = r~_t + gamma * A_{t+1}.
+- Every token of turn t's assistant span gets A_t.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+STD_EPS_INSIDE = 1e-8
+STD_EPS_OUTSIDE = 1e-6
+
+
+@dataclass(frozen=True)
+class TurnRewards:
+    """Per-turn values of a batch of rollouts, packed: rollout i owns ``values[offsets[i]:offsets[i + 1]]``.
+
+    The last value of each rollout belongs to its final turn.
+    """
+
+    values: torch.Tensor
+    offsets: torch.Tensor
+
+    @classmethod
+    def from_lists(cls, per_rollout: list) -> "TurnRewards":
+        tensors = [torch.as_tensor(r, dtype=torch.float64).reshape(-1) for r in per_rollout]
+        if any(t.numel() == 0 for t in tensors):
+            raise ValueError("every rollout has at least one turn (its final turn)")
+        lengths = torch.tensor([0] + [t.numel() for t in tensors])
+        return cls(torch.cat(tensors), lengths.cumsum(0))
+
+    @property
+    def num_rollouts(self) -> int:
+        return self.offsets.numel() - 1
+
+    def rollout_index(self) -> torch.Tensor:
+        """For each packed value, the index of its rollout."""
+        return torch.repeat_interleave(torch.arange(self.num_rollouts), self.offsets.diff())
+
+    def is_final(self) -> torch.Tensor:
+        """True on each rollout's last (outcome) value."""
+        final = torch.zeros(self.values.numel(), dtype=torch.bool)
+        final[self.offsets[1:] - 1] = True
+        return final
+
+    def per_rollout(self) -> list[torch.Tensor]:
+        return [self.values[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist(), strict=True)]
+
+    def replace(self, values: torch.Tensor) -> "TurnRewards":
+        return TurnRewards(values, self.offsets)
+
+
+def probe_values(answer_logps: torch.Tensor, answer_mask: torch.Tensor, kind: str = "prob") -> torch.Tensor:
+    """v = exp(mean_j log pi(a_j | context, a_<j)) over the masked answer tokens (``kind="log_prob"``: the mean).
+
+    ``answer_logps`` and ``answer_mask`` have shape (..., L); the result has shape (...).
+    """
+    mask = answer_mask.to(answer_logps.dtype)
+    mean = (answer_logps * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+    if kind == "prob":
+        return mean.exp()
+    if kind == "log_prob":
+        return mean
+    raise ValueError(f"probe kind must be 'prob' or 'log_prob', got {kind!r}")
+
+
+def info_gain_rewards(values: torch.Tensor) -> torch.Tensor:
+    """r_t = v_t - v_{t-1} for t = 1..T-1 from the probe values v_0..v_{T-1} of a T-turn rollout."""
+    return values[1:] - values[:-1]
+
+
+def _zscore(rewards: torch.Tensor) -> torch.Tensor:
+    mean = rewards.mean()
+    if rewards.numel() <= 1:
+        return rewards - mean
+    std = torch.sqrt(((rewards - mean) ** 2).mean() + STD_EPS_INSIDE)
+    return (rewards - mean) / (std + STD_EPS_OUTSIDE)
+
+
+def normalize_group_rewards(turn_rewards: TurnRewards, group_ids: torch.Tensor, mode: str = "joint") -> TurnRewards:
+    """Z-score the turn rewards within each group of rollouts (population std; std = 1 for a single reward).
+
+    ``joint``: all turn rewards of the group together (the paper's default). ``separate``: the information gains
+    and the outcomes each with their own group statistics.
+    """
+    if mode not in ("joint", "separate"):
+        raise ValueError(f"norm mode must be 'joint' or 'separate', got {mode!r}")
+    group_of_value = torch.as_tensor(group_ids)[turn_rewards.rollout_index()]
+    final = turn_rewards.is_final()
+    normalized = torch.empty_like(turn_rewards.values)
+    for group in group_of_value.unique():
+        in_group = group_of_value == group
+        parts = [in_group] if mode == "joint" else [in_group & final, in_group & ~final]
+        for part in parts:
+            if part.any():
+                normalized[part] = _zscore(turn_rewards.values[part])
+    return turn_rewards.replace(normalized)
+
+
+def discounted_turn_advantages(rewards: TurnRewards, gamma: float = 1.0) -> TurnRewards:
+    """A_t = r_t + gamma * A_{t+1} within each rollout (A_T = r_T on the final turn)."""
+    advantages = torch.empty_like(rewards.values)
+    for start, end in zip(rewards.offsets[:-1].tolist(), rewards.offsets[1:].tolist(), strict=True):
+        running = 0.0
+        for index in range(end - 1, start - 1, -1):
+            running = rewards.values[index] + gamma * running
+            advantages[index] = running
+    return rewards.replace(advantages)
+
+
+def token_advantages(turn_advantages: TurnRewards, turn_spans: list[list[tuple[int, int]]], length: int):
+    """(B, length) advantages and the matching loss mask: tokens [start, end) of turn t's assistant span get A_t.
+
+    ``turn_spans[i]`` lists the assistant spans of rollout i in turn order, one per turn value; every other position
+    (prompt, observations, padding) gets advantage 0 and mask 0.
+    """
+    advantages = torch.zeros((turn_advantages.num_rollouts, length), dtype=turn_advantages.values.dtype)
+    mask = torch.zeros((turn_advantages.num_rollouts, length), dtype=torch.bool)
+    for row, (values, spans) in enumerate(zip(turn_advantages.per_rollout(), turn_spans, strict=True)):
+        if len(spans) != values.numel():
+            raise ValueError(f"rollout {row}: {len(spans)} assistant spans for {values.numel()} turn values")
+        for value, (start, end) in zip(values.tolist(), spans, strict=True):
+            advantages[row, start:end] = value
+            mask[row, start:end] = True
+    return advantages, mask
+
+
+def extract_answer(text: str, open_tag: str = "<answer>", close_tag: str = "</answer>") -> str | None:
+    """The content of the last complete ``<answer>...</answer>`` in ``text``, or None."""
+    pattern = re.escape(open_tag) + r"(.*?)" + re.escape(close_tag)
+    found = re.findall(pattern, text, flags=re.S)
+    return found[-1].strip() if found else None
+
+
+def _words(text: str) -> list[str]:
+    lowered = text.lower().translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
+    return lowered.split()
+
+
+def answer_f1(prediction: str | None, answers) -> float:
+    """Bag-of-words F1 of the prediction against the best of the acceptable answers (lower-case, no punctuation)."""
+    if prediction is None:
+        return 0.0
+    predicted = Counter(_words(prediction))
+    best = 0.0
+    for answer in [answers] if isinstance(answers, str) else answers:
+        truth = Counter(_words(answer))
+        common = sum((predicted & truth).values())
+        if common:
+            precision, recall = common / sum(predicted.values()), common / sum(truth.values())
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def exact_match(prediction: str | None, answers) -> float:
+    """1.0 when the normalised prediction equals one of the normalised answers."""
+    if prediction is None:
+        return 0.0
+    return float(any(_words(prediction) == _words(a) for a in ([answers] if isinstance(answers, str) else answers)))

@@ -1,0 +1,84 @@
+import math
+
+import pytest
+import torch
+
+from infopo.igpo.rewards import (
+    TurnRewards,
+    answer_f1,
+    discounted_turn_advantages,
+    exact_match,
+    extract_answer,
+    info_gain_rewards,
+    normalize_group_rewards,
+    probe_values,
+    token_advantages,
+)
+
+
+def _worked_rewards():
+    gains_a = info_gain_rewards(torch.tensor([0.10, 0.30, 0.25], dtype=torch.float64))
+    gains_b = info_gain_rewards(torch.tensor([0.10, 0.12], dtype=torch.float64))
+    return TurnRewards.from_lists([torch.cat([gains_a, torch.tensor([1.0])]), torch.cat([gains_b, torch.tensor([0.0])])])
+
+
+def test_worked_example_joint_gamma_one():
+    rewards = _worked_rewards()
+    assert rewards.values.tolist() == pytest.approx([0.20, -0.05, 1.0, 0.02, 0.0])
+    normalized = normalize_group_rewards(rewards, torch.tensor([0, 0]), "joint")
+    assert normalized.values.tolist() == pytest.approx([-0.0867, -0.7241, 1.9531, -0.5456, -0.5966], abs=1e-4)
+    advantages = discounted_turn_advantages(normalized, gamma=1.0)
+    a, b = advantages.per_rollout()
+    assert a.tolist() == pytest.approx([1.1423, 1.2289, 1.9531], abs=1e-4)
+    assert b.tolist() == pytest.approx([-1.1423, -0.5966], abs=1e-4)
+
+
+def test_probe_value_of_the_worked_example():
+    logps = torch.tensor([[-0.2, -1.0, -2.0, -9.0]])
+    mask = torch.tensor([[1, 1, 1, 0]])
+    assert probe_values(logps, mask).item() == pytest.approx(math.exp(-1.0667), abs=1e-4)
+    assert probe_values(logps, mask).item() == pytest.approx(0.3442, abs=1e-4)
+    assert probe_values(logps, mask, kind="log_prob").item() == pytest.approx(-3.2 / 3)
+    with pytest.raises(ValueError, match="probe kind"):
+        probe_values(logps, mask, kind="odds")
+
+
+def test_separate_mode_uses_own_statistics_per_kind_and_groups_are_independent():
+    rewards = TurnRewards.from_lists([[0.2, 1.0], [0.4, 0.0], [5.0, 7.0]])
+    normalized = normalize_group_rewards(rewards, torch.tensor([0, 0, 1]), "separate").per_rollout()
+    assert normalized[0].tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)  # gains 0.2/0.4, outcomes 1/0
+    assert normalized[1].tolist() == pytest.approx([1.0, -1.0], abs=1e-4)
+    assert normalized[2].tolist() == pytest.approx([0.0, 0.0])  # a lone reward of each kind: centred, std 1
+    with pytest.raises(ValueError, match="norm mode"):
+        normalize_group_rewards(rewards, torch.tensor([0, 0, 1]), "mixed")
+
+
+def test_discount_and_ragged_packing():
+    rewards = TurnRewards.from_lists([[1.0, 1.0, 1.0], [2.0]])
+    assert [t.tolist() for t in discounted_turn_advantages(rewards, 0.5).per_rollout()] == [[1.75, 1.5, 1.0], [2.0]]
+    assert rewards.is_final().tolist() == [False, False, True, True]
+    assert rewards.rollout_index().tolist() == [0, 0, 0, 1]
+    with pytest.raises(ValueError, match="at least one turn"):
+        TurnRewards.from_lists([[1.0], []])
+
+
+def test_token_advantages_fill_assistant_spans_and_mask_everything_else():
+    turn_advantages = TurnRewards.from_lists([[0.5, -1.0], [2.0]])
+    spans = [[(2, 4), (6, 8)], [(1, 3)]]
+    advantages, mask = token_advantages(turn_advantages, spans, length=9)
+    assert advantages[0].tolist() == [0, 0, 0.5, 0.5, 0, 0, -1.0, -1.0, 0]
+    assert mask[0].tolist() == [False, False, True, True, False, False, True, True, False]  # 4-5: observation
+    assert advantages[1].tolist() == [0, 2.0, 2.0, 0, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="1 assistant spans for 2 turn values"):
+        token_advantages(turn_advantages, [[(0, 1)], [(1, 3)]], length=9)
+
+
+def test_answer_extraction_and_scores():
+    text = "<search>capital of matiza</search><information>...</information><answer> Gozeri city </answer>"
+    assert extract_answer(text) == "Gozeri city"
+    assert extract_answer("<answer>unclosed") is None
+    assert extract_answer("<a>x</a> <a>y</a>", "<a>", "</a>") == "y"
+    assert answer_f1("Gozeri city", ["gozeri"]) == pytest.approx(2 / 3)
+    assert answer_f1("the gozeri!", ["nope", "The Gozeri"]) == 1.0
+    assert answer_f1(None, "x") == 0.0
+    assert exact_match("The, Gozeri", "the gozeri") == 1.0 and exact_match("gozeri x", "gozeri") == 0.0
