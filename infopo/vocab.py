@@ -22,12 +22,19 @@ WORDS = (
     "search", "find", "information", "about", "found", "nothing", "done", "step", "first", "then", "next",
     "because", "it", "to", "from", "with", "for", "on", "at", "by", "this", "that", "are", "was", "be",
     "red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house",
+    # lookup world (infopo.data.lookup): relations and tags; names are spelled from the syllables below
+    "leader", "mayor", "whose",
 )
+SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
+"""The consonant-vowel syllables lookup-world names are made of; the tokenizer is trained on them, so any name,
+seen or not, tokenizes into a few syllable-sized pieces."""
 
 
 
 def training_corpus() -> list[str]:
     """Lines the tokenizer is trained on: every word bare, after a space and before punctuation."""
     lines = [f"{word} {word}{PUNCTUATION[i % len(PUNCTUATION)]}" for i, word in enumerate(ROLES + WORDS)]
+    lines.append(" ".join(SYLLABLES) + " " + "".join(SYLLABLES))
+    lines.append("<search> </search> <information> </information> <answer> </answer>")
     lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
     return lines

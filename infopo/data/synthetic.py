@@ -12,6 +12,8 @@ Tasks:
 - ``arithmetic_sft``: prompt/completion, the completion states the right result.
 - ``reversal_sft``: prompt/completion, "reverse: red cat blue" -> "blue cat red." (a second skill, to measure
   forgetting of the first).
+- ``lookup_questions`` / ``lookup_corpus``: the multi-hop lookup world of :mod:`infopo.data.lookup` (questions with
+  an ``answer`` column; the documents a search environment retrieves from).
 """
 
 from __future__ import annotations
@@ -103,10 +105,26 @@ def reversal_sft(num_rows: int = 256, seed: int = 0, conversational: bool = Fals
     return _generate(num_rows, seed, row)
 
 
+def lookup_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """The lookup world's questions (see :mod:`infopo.data.lookup`); the corpus is ``synthetic:lookup_corpus``."""
+    from infopo.data.lookup import lookup_questions
+
+    return lookup_questions(num_rows, seed, conversational)
+
+
+def lookup_corpus_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """The lookup world's documents (one per fact); the arguments do not change the world."""
+    from infopo.data.lookup import lookup_corpus
+
+    return lookup_corpus()
+
+
 SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
     "arithmetic_preference": arithmetic_preference,
     "arithmetic_prompts": arithmetic_prompts,
     "arithmetic_sft": arithmetic_sft,
     "reversal_sft": reversal_sft,
+    "lookup_questions": lookup_questions_task,
+    "lookup_corpus": lookup_corpus_task,
 }
 """Tasks by name; a recipe loads one with ``dataset_name: synthetic:<name>``."""

@@ -1,0 +1,72 @@
+"""A multi-hop lookup world for search agents (IGPO): entities, facts written as documents, 1- and 2-hop questions.
+
+Names are made of consonant-vowel syllables (:data:`infopo.vocab.SYLLABLES`), so names the model never saw still
+tokenize into familiar pieces.
+One document per fact ("matiza capital gozeri"). 1-hop questions need one search; 2-hop questions need two (find
+the capital, then its mayor; or find the country of a capital, then its leader). Everything is deterministic: the
+world from ``world_seed``, the questions drawn from it by ``seed``, so a train and a test split (seeds s and s + 1)
+share one corpus.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from datasets import Dataset
+
+from infopo.vocab import SYLLABLES
+
+
+
+@lru_cache(maxsize=8)
+def lookup_world(num_countries: int = 100, world_seed: int = 0) -> dict:
+    """Countries with a capital, a leader and a river; each capital has a mayor. Names are unique."""
+    rng = random.Random(world_seed)
+    used: set[str] = set()
+
+    def name() -> str:
+        while True:
+            candidate = "".join(rng.choice(SYLLABLES) for _ in range(3))
+            if candidate not in used:
+                used.add(candidate)
+                return candidate
+
+    countries = {}
+    for _ in range(num_countries):
+        country = name()
+        countries[country] = {"capital": name(), "leader": name(), "river": name(), "mayor": name()}
+    return countries
+
+
+def lookup_corpus(num_countries: int = 100, world_seed: int = 0) -> Dataset:
+    """One document per fact, in a ``text`` column."""
+    documents = []
+    for country, facts in lookup_world(num_countries, world_seed).items():
+        documents += [f"{country} capital {facts['capital']}", f"{country} leader {facts['leader']}",
+                      f"{country} river {facts['river']}", f"{facts['capital']} mayor {facts['mayor']}"]
+    return Dataset.from_dict({"text": documents})
+
+
+def _question(rng: random.Random, world: dict, two_hop_share: float) -> tuple[str, str, int]:
+    country = rng.choice(sorted(world))
+    facts = world[country]
+    if rng.random() < two_hop_share:
+        if rng.random() < 0.5:
+            return f"who is the mayor of the capital of {country}?", facts["mayor"], 2
+        return f"who is the leader of the country whose capital is {facts['capital']}?", facts["leader"], 2
+    relation = rng.choice(("capital", "leader", "river"))
+    return f"what is the {relation} of {country}?", facts[relation], 1
+
+
+def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
+                     num_countries: int = 100, world_seed: int = 0) -> Dataset:
+    """Rows ``prompt``/``answer``/``hops`` about the world of ``world_seed``."""
+    rng = random.Random(seed)
+    world = lookup_world(num_countries, world_seed)
+    rows = []
+    for _ in range(num_rows):
+        question, answer, hops = _question(rng, world, two_hop_share)
+        prompt = [{"role": "user", "content": question}] if conversational else question
+        rows.append({"prompt": prompt, "answer": answer, "hops": hops})
+    return Dataset.from_list(rows)

@@ -1,0 +1,125 @@
+"""Environments for multi-turn rollouts: a small protocol and a BM25 search environment over a document corpus.
+
+Protocol: ``reset(sample)`` starts an episode for one data set row; ``step(text)`` takes the model's turn and
+returns a :class:`Step` with the observation to append (None when the episode ended) and why it ended.
+
+:class:`SearchEnvironment`: the model searches with ``<search>query</search>`` and gets the top-k documents back
+as ``<information>...</information>``; ``<answer>...</answer>`` ends the episode. Retrieval is BM25 (the ``bm25s``
+library). A search that raises or exceeds the time limit yields an error observation and the rollout goes on; the
+environment counts it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from datasets import Dataset
+
+from infopo.errors import InfopoConfigError
+
+
+@dataclass(frozen=True)
+class Step:
+    """The environment's answer to one model turn."""
+
+    observation: str | None
+    done: bool
+    answered: bool = False
+    format_error: bool = False
+    tool_error: bool = False
+
+
+class Environment(Protocol):
+    def reset(self, sample: dict) -> None: ...
+
+    def step(self, text: str) -> Step: ...
+
+
+def load_corpus(corpus, text_column: str = "text") -> list[str]:
+    """Documents from a JSON-lines file, a ``datasets.Dataset`` or a list of strings; errors name the problem."""
+    if isinstance(corpus, (str, Path)):
+        path = Path(corpus)
+        if not path.is_file():
+            raise InfopoConfigError(f"corpus file not found: {path}")
+        try:
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except json.JSONDecodeError as error:
+            raise InfopoConfigError(f"corpus {path} is not JSON lines: {error}") from error
+        if rows and text_column not in rows[0]:
+            raise InfopoConfigError(f"corpus {path} has no {text_column!r} field; its fields: {', '.join(rows[0])}")
+        documents = [row[text_column] for row in rows]
+    elif isinstance(corpus, Dataset):
+        if text_column not in corpus.column_names:
+            raise InfopoConfigError(f"corpus has no column {text_column!r}; its columns: {', '.join(corpus.column_names)}")
+        documents = list(corpus[text_column])
+    else:
+        documents = list(corpus)
+    documents = [doc for doc in documents if isinstance(doc, str) and doc.strip()]
+    if not documents:
+        raise InfopoConfigError("the search corpus is empty")
+    return documents
+
+
+class SearchEnvironment:
+    """BM25 search over a corpus, driven by tags in the model's text."""
+
+    def __init__(
+        self,
+        corpus,
+        *,
+        top_k: int = 3,
+        text_column: str = "text",
+        search_tags: tuple[str, str] = ("<search>", "</search>"),
+        information_tags: tuple[str, str] = ("<information>", "</information>"),
+        answer_tags: tuple[str, str] = ("<answer>", "</answer>"),
+        time_limit_s: float = 5.0,
+    ):
+        import bm25s  # a dependency of infopo; imported here so that importing infopo stays light
+
+        self.documents = load_corpus(corpus, text_column)
+        self.top_k = min(top_k, len(self.documents))
+        self.search_tags, self.information_tags, self.answer_tags = search_tags, information_tags, answer_tags
+        self.time_limit_s = time_limit_s
+        self._bm25s = bm25s
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(self.documents, stopwords=None, show_progress=False), show_progress=False)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self.searches = 0
+        self.tool_errors = 0
+
+    def reset(self, sample: dict) -> None:
+        """Search needs no per-question state."""
+
+    def search(self, query: str) -> list[str]:
+        """The top-k documents for ``query`` (best first)."""
+        tokens = self._bm25s.tokenize([query], stopwords=None, show_progress=False)
+        indices, _ = self.retriever.retrieve(tokens, k=self.top_k, show_progress=False)
+        return [self.documents[i] for i in indices[0].tolist()]
+
+    def _tagged(self, tags: tuple[str, str], text: str) -> str | None:
+        found = re.findall(re.escape(tags[0]) + r"(.*?)" + re.escape(tags[1]), text, flags=re.S)
+        return found[-1].strip() if found else None
+
+    def step(self, text: str) -> Step:
+        if self._tagged(self.answer_tags, text) is not None:
+            return Step(None, done=True, answered=True)
+        query = self._tagged(self.search_tags, text)
+        if query is None:
+            return Step(None, done=True, format_error=True)
+        self.searches += 1
+        open_tag, close_tag = self.information_tags
+        try:
+            documents = self._pool.submit(self.search, query).result(timeout=self.time_limit_s)
+        except FutureTimeout:
+            self.tool_errors += 1
+            return Step(f"{open_tag}error: search timed out after {self.time_limit_s} s{close_tag}", False, tool_error=True)
+        except Exception as error:  # a failing tool is an observation, not a crash
+            self.tool_errors += 1
+            return Step(f"{open_tag}error: {type(error).__name__}: {error}{close_tag}", False, tool_error=True)
+        return Step(open_tag + " ".join(f"{doc} ." for doc in documents) + close_tag, done=False)

@@ -1,0 +1,82 @@
+import json
+import time
+
+import pytest
+
+from infopo.data import load_named_dataset
+from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_world
+from infopo.errors import InfopoConfigError
+from infopo.igpo.environment import SearchEnvironment, load_corpus
+
+
+@pytest.fixture(scope="module")
+def environment():
+    return SearchEnvironment(lookup_corpus(), top_k=3)
+
+
+def test_world_is_deterministic_and_questions_are_answerable_from_the_corpus():
+    assert lookup_world(20, 3) == lookup_world(20, 3) and lookup_world(20, 3) != lookup_world(20, 4)
+    documents = set(lookup_corpus()["text"])
+    world = lookup_world()
+    for row in lookup_questions(40, seed=1):
+        country = next(c for c, facts in world.items() if row["answer"] in facts.values())
+        facts = world[country]
+        if row["hops"] == 1:
+            assert any(doc.startswith(f"{country} ") and doc.endswith(f" {row['answer']}") for doc in documents)
+        elif "mayor" in row["prompt"]:
+            assert f"{country} capital {facts['capital']}" in documents
+            assert f"{facts['capital']} mayor {row['answer']}" in documents
+        else:
+            assert f"{country} capital {facts['capital']}" in documents and f"{country} leader {row['answer']}" in documents
+    splits = load_named_dataset("synthetic:lookup_questions", synthetic_rows=16)
+    assert splits["train"]["prompt"] != splits["test"]["prompt"]  # two draws of questions about one world
+
+
+def test_search_returns_the_fact_and_answer_ends_the_episode(environment):
+    country, facts = next(iter(lookup_world().items()))
+    step = environment.step(f"I should look it up. <search>{country} capital</search>")
+    assert not step.done and step.observation.startswith("<information>") and step.observation.endswith("</information>")
+    assert f"{country} capital {facts['capital']}" in step.observation
+    assert step.observation.count(" .") == 3  # top-3 documents
+    finished = environment.step(f"<answer>{facts['capital']}</answer>")
+    assert finished.done and finished.answered and finished.observation is None
+
+
+def test_text_with_neither_search_nor_answer_is_a_format_error(environment):
+    step = environment.step("I do not know.")
+    assert step.done and step.format_error and not step.answered
+
+
+def test_failing_and_slow_tools_become_error_observations(environment, monkeypatch):
+    errors = environment.tool_errors
+
+    def broken(query):
+        raise RuntimeError("index unavailable")
+
+    monkeypatch.setattr(environment, "search", broken)
+    step = environment.step("<search>x</search>")
+    assert not step.done and step.tool_error and "error: RuntimeError: index unavailable" in step.observation
+
+    monkeypatch.setattr(environment, "search", lambda query: time.sleep(0.5) or ["late"])
+    monkeypatch.setattr(environment, "time_limit_s", 0.05)
+    step = environment.step("<search>x</search>")
+    assert step.tool_error and "timed out after 0.05 s" in step.observation
+    assert environment.tool_errors == errors + 2
+
+
+def test_corpus_errors_are_named(tmp_path):
+    with pytest.raises(InfopoConfigError, match="corpus file not found"):
+        load_corpus(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    with pytest.raises(InfopoConfigError, match="not JSON lines"):
+        load_corpus(bad)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps({"body": "x"}) + "\n")
+    with pytest.raises(InfopoConfigError, match="no 'text' field; its fields: body"):
+        load_corpus(wrong)
+    with pytest.raises(InfopoConfigError, match="corpus is empty"):
+        SearchEnvironment(["", "  "])
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps({"text": t}) for t in ["a b", "c d"]) + "\n")
+    assert load_corpus(good) == ["a b", "c d"]
