@@ -6,13 +6,14 @@ from accelerate.utils import DistributedType
 from conftest import RECIPES
 from infopo.cli.dpo import DID_DPO, DPO
 from infopo.cli.grpo import GRPO, load_reward_function
+from infopo.cli.igpo import IGPO
 from infopo.cli.sft import SFT
 from infopo.cli.parsing import parse_recipe
 from infopo.distributed import deepspeed_config_from_accelerate
 from infopo.errors import InfopoConfigError
 from infopo.rewards import answer_match
 
-COMMANDS = {"sft": SFT, "dpo": DPO, "did-dpo": DID_DPO, "grpo": GRPO}
+COMMANDS = {"sft": SFT, "dpo": DPO, "did-dpo": DID_DPO, "grpo": GRPO, "igpo": IGPO}
 
 
 def _write(tmp_path, text: str):

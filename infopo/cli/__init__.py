@@ -16,6 +16,7 @@ commands:
   dpo    Direct Preference Optimization (TRL's DPOTrainer) on a preference data set
   did-dpo  DPO with differential-information metrics (did/*) and the DID entropy estimate
   grpo   Group Relative Policy Optimization (TRL's GRPOTrainer) with reward functions
+  igpo   multi-turn search agents with turn-level information-gain advantages (IGPO)
   did    `infopo did analyze ...` / `infopo did make-pairs ...`: offline DID analysis and optimal pairs
   kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
   tiny   build the tiny offline model and tokenizer, print its folder
@@ -28,6 +29,7 @@ def _commands():
     from infopo.cli.did import run_did
     from infopo.cli.dpo import DID_DPO, DPO
     from infopo.cli.grpo import GRPO
+    from infopo.cli.igpo import IGPO
     from infopo.cli.kappa import run_kappa
     from infopo.cli.sft import SFT
     from infopo.cli.train import run_training
@@ -38,6 +40,7 @@ def _commands():
         "dpo": lambda argv: run_training(DPO, argv),
         "did-dpo": lambda argv: run_training(DID_DPO, argv),
         "grpo": lambda argv: run_training(GRPO, argv),
+        "igpo": lambda argv: run_training(IGPO, argv),
         "did": run_did,
         "kappa": run_kappa,
         "tiny": run_tiny,

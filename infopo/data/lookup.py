@@ -70,3 +70,42 @@ def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = 
         prompt = [{"role": "user", "content": question}] if conversational else question
         rows.append({"prompt": prompt, "answer": answer, "hops": hops})
     return Dataset.from_list(rows)
+
+
+def _observation(rng: random.Random, fact: str, documents: list[str], top_k: int = 3) -> str:
+    """What a search returns: the relevant document and distractors, as SearchEnvironment formats it."""
+    shown = [fact] + rng.sample([d for d in documents if d != fact], top_k - 1)
+    return "<information>" + " ".join(f"{doc} ." for doc in shown) + "</information>"
+
+
+def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, num_countries: int = 100, world_seed: int = 0) -> Dataset:
+    """Prompt/completion rows that teach the search protocol: each row is the history so far and the next turn.
+
+    A 1-hop question takes ``<search>country relation</search>`` then ``<answer>value</answer>``; a 2-hop one
+    searches twice. Observations look like :class:`~infopo.igpo.environment.SearchEnvironment`'s (the fact and two
+    distractors). For a supervised warm start before IGPO.
+    """
+    rng = random.Random(seed)
+    world = lookup_world(num_countries, world_seed)
+    documents = list(lookup_corpus(num_countries, world_seed)["text"])
+    rows = []
+    while len(rows) < num_rows:
+        country = rng.choice(sorted(world))
+        facts = world[country]
+        if rng.random() < 0.5:
+            relation = rng.choice(("capital", "leader", "river"))
+            question = f"what is the {relation} of {country}?"
+            hops = [(f"{country} {relation}", f"{country} {relation} {facts[relation]}")]
+            answer = facts[relation]
+        else:
+            question = f"who is the mayor of the capital of {country}?"
+            hops = [(f"{country} capital", f"{country} capital {facts['capital']}"),
+                    (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}")]
+            answer = facts["mayor"]
+        history = question
+        for query, fact in hops:
+            turn = f" <search>{query}</search>"
+            rows.append({"prompt": history, "completion": turn})
+            history += turn + _observation(rng, fact, documents)
+        rows.append({"prompt": history, "completion": f" <answer>{answer}</answer>"})
+    return Dataset.from_list(rows[:num_rows])

@@ -54,7 +54,7 @@ def test_scan_agrees_with_peft_selector_and_is_in_model_order():
     }
     assert set(theirs) == set(ours)
     for name, kappa in theirs.items():
-        assert ours[name] == pytest.approx(kappa, rel=2e-7 * kappa + 1e-6)  # within a float32 SVD's error
+        assert ours[name] == pytest.approx(kappa, rel=2e-7 * kappa + 2e-5)  # within a float32 SVD's error
     assert sorted(ours, key=ours.get) == sorted(theirs, key=theirs.get)
     assert list(ours) == [name for name, _ in eligible_parameters(model)]
 

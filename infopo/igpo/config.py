@@ -1,0 +1,48 @@
+"""``IGPOConfig``: GRPO with multi-turn search rollouts and turn-level information-gain advantages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from infopo.configs import InfopoGRPOConfig
+
+
+@dataclass
+class IGPOConfig(InfopoGRPOConfig):
+    """``InfopoGRPOConfig`` plus IGPO's rollout, reward and advantage settings (arXiv 2510.14967)."""
+
+    max_turns: int = field(default=4, metadata={"help": "Turn limit of a rollout; hitting it without an answer is a format error."})
+    max_turn_tokens: int = field(default=32, metadata={"help": "New tokens the policy may write in one turn."})
+    gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
+    info_gain_kind: str = field(
+        default="prob", metadata={"help": "Probe value: 'prob' (geometric-mean answer probability) or 'log_prob'."}
+    )
+    norm_mode: str = field(
+        default="joint", metadata={"help": "'joint': z-score all turn rewards of a group together; 'separate': gains and outcomes apart."}
+    )
+    outcome_metric: str = field(default="f1", metadata={"help": "Final-turn reward: 'f1' or 'exact_match'."})
+    format_penalty: float = field(
+        default=-2.0, metadata={"help": "Final-turn reward of a malformed rollout (no answer, no search, or max_turns hit)."}
+    )
+    gain_weight: float = field(default=1.0, metadata={"help": "Weight of the information-gain rewards."})
+    outcome_weight: float = field(default=1.0, metadata={"help": "Weight of the outcome reward."})
+    answer_column: str = field(default="answer", metadata={"help": "Data set column with the ground-truth answer."})
+    answer_forcing_prefix: str = field(
+        default="<answer>", metadata={"help": "Text appended to the history before the teacher-forced answer in the probe."}
+    )
+    corpus: str = field(
+        default="synthetic:lookup_corpus",
+        metadata={"help": "Search corpus: a JSON-lines file with a 'text' field, or synthetic:lookup_corpus."},
+    )
+    search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
+    search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        choices = {"info_gain_kind": ("prob", "log_prob"), "norm_mode": ("joint", "separate"),
+                   "outcome_metric": ("f1", "exact_match")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.max_turns < 1 or self.max_turn_tokens < 1:
+            raise ValueError("max_turns and max_turn_tokens must be at least 1")

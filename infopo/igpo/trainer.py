@@ -1,0 +1,212 @@
+"""``IGPOTrainer``: TRL's GRPO with multi-turn search rollouts and turn-level information-gain advantages.
+
+Rollouts go through TRL's ``rollout_func`` hook: each turn the policy writes up to ``max_turn_tokens`` tokens
+(stopping at ``</search>`` or ``</answer>``), the environment answers, its observation tokens join the context
+with ``env_mask`` 0 (TRL keeps them out of the loss), and the assistant span of every turn is recorded over the
+tokens actually sampled. After the rollout the probe scores the ground-truth answer, teacher forced after
+``answer_forcing_prefix``, at every turn boundary (one padded batch per rollout, no gradient). TRL then scores the
+outcome with the reward function and computes its advantages; ``_generate_and_score_completions`` replaces them with
+per-token IGPO advantages of shape (B, T).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from infopo.data import load_named_dataset
+from infopo.did.scoring import encode_prompt
+from infopo.errors import InfopoConfigError
+from infopo.igpo.environment import SearchEnvironment
+from infopo.igpo.rewards import (
+    TurnRewards,
+    answer_f1,
+    discounted_turn_advantages,
+    exact_match,
+    extract_answer,
+    info_gain_rewards,
+    normalize_group_rewards,
+    probe_values,
+    token_advantages,
+)
+from infopo.trainers import InfopoGRPOTrainer
+
+
+def build_environment(args) -> SearchEnvironment:
+    """The search environment of an ``IGPOConfig``: its corpus, top-k and time limit."""
+    corpus = args.corpus
+    if corpus.startswith("synthetic:"):
+        corpus = load_named_dataset(corpus)["train"]
+    return SearchEnvironment(corpus, top_k=args.search_top_k, time_limit_s=args.search_time_limit_s)
+
+
+class IGPOTrainer(InfopoGRPOTrainer):
+    """GRPO with IGPO rollouts and advantages; keeps TRL's constructor and adds ``environment=`` (default: the
+    config's search environment). The outcome reward is built in: ``reward_funcs`` may be omitted."""
+
+    infopo_method = "igpo"
+    _tag_names = ["trl", "grpo", "igpo", "infopo"]
+
+    def __init__(self, model, reward_funcs=None, *args, environment=None, **kwargs):
+        config = kwargs.get("args") if "args" in kwargs else (args[0] if args else None)
+        if config is None or not hasattr(config, "max_turns"):
+            raise InfopoConfigError("IGPOTrainer needs an IGPOConfig as args")
+        train_dataset = kwargs.get("train_dataset")
+        if train_dataset is not None:
+            self._check_answers(train_dataset, config.answer_column)
+        self.environment = environment if environment is not None else build_environment(config)
+        self._last_rollouts: dict = {}
+        kwargs["rollout_func"] = self._rollout
+        super().__init__(model, reward_funcs if reward_funcs is not None else [self._outcome_reward], *args, **kwargs)
+
+    @staticmethod
+    def _check_answers(dataset, column: str) -> None:
+        if column not in dataset.column_names:
+            raise InfopoConfigError(f"IGPO needs the answer column {column!r}; columns: {', '.join(dataset.column_names)}")
+        empty = sum(not str(answer).strip() for answer in dataset[column])
+        if empty:
+            raise InfopoConfigError(f"{empty} rows have an empty {column!r}: the probe and the outcome need an answer")
+
+    # ---- rollouts -------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _rollout(self, prompts: list, trainer) -> dict:
+        tokenizer = self.processing_class
+        model = self.accelerator.unwrap_model(self.model)
+        args = self.args
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        stops = [self.environment.search_tags[1], self.environment.answer_tags[1]]
+        rollouts = {"prompt_ids": [], "completion_ids": [], "env_mask": [], "spans": [], "answer": [],
+                    "format_error": [], "tool_errors": []}
+        for prompt in prompts:
+            prompt_ids = encode_prompt(tokenizer, prompt)
+            completion, env_mask, spans = [], [], []
+            answered, format_error, tool_errors = False, False, 0
+            for turn in range(args.max_turns):
+                context = torch.tensor([prompt_ids + completion], device=self.accelerator.device)
+                generated = model.generate(
+                    input_ids=context, attention_mask=torch.ones_like(context), do_sample=True,
+                    temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or 0,
+                    max_new_tokens=args.max_turn_tokens, stop_strings=stops, tokenizer=tokenizer,
+                    eos_token_id=eos, pad_token_id=pad,
+                )[0, context.shape[1] :].tolist()
+                while generated and generated[-1] == pad and pad != eos:
+                    generated.pop()
+                spans.append((len(completion), len(completion) + len(generated)))
+                completion += generated
+                env_mask += [1] * len(generated)
+                step = self.environment.step(tokenizer.decode(generated, skip_special_tokens=True))
+                tool_errors += step.tool_error
+                if step.done:
+                    answered, format_error = step.answered, step.format_error
+                    break
+                if turn == args.max_turns - 1:
+                    format_error = True  # turn limit reached without an answer
+                    break
+                observation = tokenizer(step.observation, add_special_tokens=False)["input_ids"]
+                completion += observation
+                env_mask += [0] * len(observation)
+            final_text = tokenizer.decode(completion[spans[-1][0] : spans[-1][1]], skip_special_tokens=True)
+            rollouts["prompt_ids"].append(prompt_ids)
+            rollouts["completion_ids"].append(completion)
+            rollouts["env_mask"].append(env_mask)
+            rollouts["spans"].append(spans)
+            rollouts["answer"].append(extract_answer(final_text, *self.environment.answer_tags) if answered else None)
+            rollouts["format_error"].append(format_error or not answered)
+            rollouts["tool_errors"].append(tool_errors)
+        self._last_rollouts = rollouts
+        return {"prompt_ids": rollouts["prompt_ids"], "completion_ids": rollouts["completion_ids"], "logprobs": None,
+                "env_mask": rollouts["env_mask"], "igpo_answer": rollouts["answer"],
+                "igpo_format_error": rollouts["format_error"]}
+
+    def _answer_ids(self, answer: str) -> tuple[list[int], int]:
+        """Token ids of forcing prefix + answer, and how many of them belong to the prefix."""
+        tokenizer = self.processing_class
+        prefix = tokenizer(self.args.answer_forcing_prefix, add_special_tokens=False)["input_ids"]
+        full = tokenizer(self.args.answer_forcing_prefix + answer, add_special_tokens=False)["input_ids"]
+        return full, len(prefix)
+
+    @torch.no_grad()
+    def _probe(self, prompt_ids: list[int], completion: list[int], spans: list[tuple[int, int]], answer: str):
+        """v_0..v_{T-1}: the answer's probe value after the prompt and after each non-final turn (with its observation)."""
+        model = self.accelerator.unwrap_model(self.model)
+        answer_ids, prefix_length = self._answer_ids(answer)
+        boundaries = [0] + [start for start, _ in spans[1:]]
+        contexts = [prompt_ids + completion[:boundary] for boundary in boundaries]
+        width = max(len(c) for c in contexts) + len(answer_ids)
+        input_ids = torch.full((len(contexts), width), self.processing_class.pad_token_id or 0, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, context in enumerate(contexts):
+            sequence = context + answer_ids
+            input_ids[row, : len(sequence)] = torch.tensor(sequence)
+            attention[row, : len(sequence)] = 1
+        device = self.accelerator.device
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+        logps = torch.log_softmax(logits, -1)
+        answer_length = len(answer_ids) - prefix_length
+        scores = torch.zeros((len(contexts), answer_length), device=device)
+        for row, context in enumerate(contexts):
+            first = len(context) + prefix_length  # position of the first answer token
+            targets = input_ids[row, first : first + answer_length].to(device)
+            scores[row] = logps[row, first - 1 : first - 1 + answer_length].gather(-1, targets[:, None]).squeeze(-1)
+        return probe_values(scores, torch.ones_like(scores), self.args.info_gain_kind).cpu()
+
+    # ---- rewards and advantages -----------------------------------------------------------------------------
+
+    def _outcome(self, prediction: str | None, answer: str) -> float:
+        metric = answer_f1 if self.args.outcome_metric == "f1" else exact_match
+        return metric(prediction, answer)
+
+    def _outcome_reward(self, prompts, completions, igpo_answer, igpo_format_error, **kwargs) -> list[float]:
+        answers = kwargs[self.args.answer_column]
+        return [self.args.format_penalty if bad else self._outcome(pred, str(truth))
+                for pred, bad, truth in zip(igpo_answer, igpo_format_error, answers, strict=True)]
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        rollouts = self._last_rollouts
+        group_size = self.num_generations
+        if len(inputs) % group_size:
+            raise InfopoConfigError(
+                f"IGPO normalises within groups of {group_size} rollouts, but this process got {len(inputs)}; make "
+                "per_device_train_batch_size a multiple of num_generations"
+            )
+        args = self.args
+        turn_rewards, probes = [], []
+        for index, row in enumerate(inputs):
+            truth = str(row[args.answer_column])
+            spans = rollouts["spans"][index]
+            if rollouts["format_error"][index]:
+                turn_rewards.append([0.0] * (len(spans) - 1) + [args.format_penalty])
+                continue
+            values = self._probe(rollouts["prompt_ids"][index], rollouts["completion_ids"][index], spans, truth)
+            probes.append(values)
+            gains = info_gain_rewards(values.double()) * args.gain_weight
+            outcome = args.outcome_weight * self._outcome(rollouts["answer"][index], truth)
+            turn_rewards.append(gains.tolist() + [outcome])
+        packed = TurnRewards.from_lists(turn_rewards)
+        groups = torch.arange(len(inputs)) // group_size
+        advantages = discounted_turn_advantages(normalize_group_rewards(packed, groups, args.norm_mode), args.gamma)
+        width = output["completion_ids"].shape[1]
+        token_level, _ = token_advantages(advantages, rollouts["spans"], width)
+        output["advantages"] = token_level.to(device=output["completion_ids"].device, dtype=torch.float32)
+        self._log_igpo(packed, probes, rollouts)
+        return output
+
+    def _log_igpo(self, packed: TurnRewards, probes: list[torch.Tensor], rollouts: dict) -> None:
+        mode = "train" if self.model.training else "eval"
+        gains = packed.values[~packed.is_final()]
+        metrics = {
+            "igpo/turns": sum(len(s) for s in rollouts["spans"]) / len(rollouts["spans"]),
+            "igpo/format_error_frac": sum(rollouts["format_error"]) / len(rollouts["spans"]),
+            "igpo/tool_error_frac": sum(rollouts["tool_errors"]) / max(1, sum(len(s) for s in rollouts["spans"])),
+            "igpo/outcome": packed.values[packed.is_final()].mean().item(),
+        }
+        if gains.numel():
+            metrics["igpo/info_gain"] = gains.mean().item()
+        if probes:
+            metrics["igpo/probe_first"] = torch.stack([p[0] for p in probes]).mean().item()
+            metrics["igpo/probe_last"] = torch.stack([p[-1] for p in probes]).mean().item()
+        gathered = self.accelerator.gather_for_metrics(torch.tensor([list(metrics.values())], device=self.accelerator.device))
+        for key, value in zip(metrics, gathered.mean(0).tolist(), strict=True):
+            self._metrics[mode][key].append(value)
