@@ -14,7 +14,7 @@ import torch
 from datasets import Dataset
 
 from infopo.did.info import did_entropy_snis, log_margin_ordered, optimal_rejected_weights
-from infopo.did.scoring import completion_logps, encode_completion, encode_prompt, pair_logps, sample_completions
+from infopo.scoring import completion_logps, encode_completion, encode_prompt, pair_logps, sample_completions
 
 
 def fit_line(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -23,7 +23,7 @@ import torch
 from transformers import TrainerCallback
 
 from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
-from infopo.did.scoring import completion_logps, sample_completions
+from infopo.scoring import completion_logps, sample_completions
 from infopo.errors import InfopoConfigError
 from infopo.trainers import InfopoDPOTrainer
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from infopo.data import load_named_dataset
-from infopo.did.scoring import encode_prompt
+from infopo.scoring import encode_prompt
 from infopo.errors import InfopoConfigError
 from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.rewards import (

@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from infopo.cli import main
 from infopo.did.analyze import fit_line
-from infopo.did.scoring import encode_completion, encode_prompt, pair_logps
+from infopo.scoring import encode_completion, encode_prompt, pair_logps
 from infopo.tiny import build_tokenizer
 
 

@@ -9,7 +9,7 @@ from conftest import RECIPES
 from infopo.cli import main
 from infopo.data import arithmetic_preference
 from infopo.did.config import DIDDPOConfig
-from infopo.did.scoring import completion_mask
+from infopo.scoring import completion_mask
 from infopo.did.trainer import DIDDPOTrainer
 from infopo.errors import InfopoConfigError
 

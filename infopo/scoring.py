@@ -1,4 +1,4 @@
-"""Scoring and sampling completions with causal LMs: the model side of the DID analyzer, pair builder and trainer.
+"""Scoring and sampling completions with causal LMs, shared by the DID tools and trainer and by IGPO.
 
 Prompts and completions come in TRL's two formats: strings (the completion is appended to the prompt text) or
 conversational message lists (the prompt gets the chat template with a generation prompt; the completion is the
