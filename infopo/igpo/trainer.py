@@ -3,8 +3,9 @@
 Rollouts go through TRL's ``rollout_func`` hook: each turn the policy writes up to ``max_turn_tokens`` tokens
 (stopping at ``</search>`` or ``</answer>``), the environment answers, its observation tokens join the context
 with ``env_mask`` 0 (TRL keeps them out of the loss), and the assistant span of every turn is recorded over the
-tokens actually sampled. After the rollout the probe scores the ground-truth answer, teacher forced after
-``answer_forcing_prefix``, at every turn boundary (one padded batch per rollout, no gradient). TRL then scores the
+tokens actually sampled. After the rollouts the probe scores the ground-truth answer, teacher forced after
+``answer_forcing_prefix``, at every turn boundary of every well-formed rollout: one packed forward per chunk of
+rollouts (:mod:`infopo.igpo.probe`), no gradient. TRL then scores the
 outcome with the reward function and computes its advantages; ``_generate_and_score_completions`` replaces them with
 per-token IGPO advantages of shape (B, T).
 """
@@ -17,6 +18,7 @@ from infopo.data import load_named_dataset
 from infopo.scoring import encode_prompt
 from infopo.errors import InfopoConfigError
 from infopo.igpo.environment import SearchEnvironment
+from infopo.igpo.probe import packed_answer_logps
 from infopo.igpo.rewards import (
     TurnRewards,
     answer_f1,
@@ -126,30 +128,23 @@ class IGPOTrainer(InfopoGRPOTrainer):
         full = tokenizer(self.args.answer_forcing_prefix + answer, add_special_tokens=False)["input_ids"]
         return full, len(prefix)
 
-    @torch.no_grad()
-    def _probe(self, prompt_ids: list[int], completion: list[int], spans: list[tuple[int, int]], answer: str):
-        """v_0..v_{T-1}: the answer's probe value after the prompt and after each non-final turn (with its observation)."""
-        model = self.accelerator.unwrap_model(self.model)
-        answer_ids, prefix_length = self._answer_ids(answer)
-        boundaries = [0] + [start for start, _ in spans[1:]]
-        contexts = [prompt_ids + completion[:boundary] for boundary in boundaries]
-        width = max(len(c) for c in contexts) + len(answer_ids)
-        input_ids = torch.full((len(contexts), width), self.processing_class.pad_token_id or 0, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for row, context in enumerate(contexts):
-            sequence = context + answer_ids
-            input_ids[row, : len(sequence)] = torch.tensor(sequence)
-            attention[row, : len(sequence)] = 1
-        device = self.accelerator.device
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
-        logps = torch.log_softmax(logits, -1)
-        answer_length = len(answer_ids) - prefix_length
-        scores = torch.zeros((len(contexts), answer_length), device=device)
-        for row, context in enumerate(contexts):
-            first = len(context) + prefix_length  # position of the first answer token
-            targets = input_ids[row, first : first + answer_length].to(device)
-            scores[row] = logps[row, first - 1 : first - 1 + answer_length].gather(-1, targets[:, None]).squeeze(-1)
-        return probe_values(scores, torch.ones_like(scores), self.args.info_gain_kind).cpu()
+    def _probe_all(self, rows: list[int], inputs: list[dict]) -> dict[int, torch.Tensor]:
+        """v_0..v_{T-1} for the given rollouts: the answer's probe value after the prompt and after each non-final
+        turn (with its observation), from one packed forward per chunk of rollouts."""
+        rollouts = self._last_rollouts
+        trajectories, boundaries, answers, prefix_lengths = [], [], [], []
+        for index in rows:
+            prompt_length = len(rollouts["prompt_ids"][index])
+            answer_ids, prefix_length = self._answer_ids(str(inputs[index][self.args.answer_column]))
+            trajectories.append(rollouts["prompt_ids"][index] + rollouts["completion_ids"][index])
+            boundaries.append([prompt_length] + [prompt_length + start for start, _ in rollouts["spans"][index][1:]])
+            answers.append(answer_ids)
+            prefix_lengths.append(prefix_length)
+        pad = self.processing_class.pad_token_id or 0
+        logps = packed_answer_logps(self.accelerator.unwrap_model(self.model), trajectories, boundaries, answers,
+                                    prefix_lengths, pad)
+        return {index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
+                for index, values in zip(rows, logps, strict=True)}
 
     # ---- rewards and advantages -----------------------------------------------------------------------------
 
@@ -172,15 +167,16 @@ class IGPOTrainer(InfopoGRPOTrainer):
                 "per_device_train_batch_size a multiple of num_generations"
             )
         args = self.args
-        turn_rewards, probes = [], []
+        well_formed = [index for index in range(len(inputs)) if not rollouts["format_error"][index]]
+        probed = self._probe_all(well_formed, inputs)
+        turn_rewards, probes = [], list(probed.values())
         for index, row in enumerate(inputs):
             truth = str(row[args.answer_column])
             spans = rollouts["spans"][index]
             if rollouts["format_error"][index]:
                 turn_rewards.append([0.0] * (len(spans) - 1) + [args.format_penalty])
                 continue
-            values = self._probe(rollouts["prompt_ids"][index], rollouts["completion_ids"][index], spans, truth)
-            probes.append(values)
+            values = probed[index]
             gains = info_gain_rewards(values.double()) * args.gain_weight
             outcome = args.outcome_weight * self._outcome(rollouts["answer"][index], truth)
             turn_rewards.append(gains.tolist() + [outcome])

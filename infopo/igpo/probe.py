@@ -1,0 +1,86 @@
+"""IGPO's probe in one packed forward: the answer's log-probs after every turn boundary of every rollout.
+
+For a rollout with trajectory tokens X (prompt and completion) and turn boundaries b_0 < b_1 < ..., the probe needs
+log pi(answer | X[:b_t]) for each t. Instead of one forward per prefix, each trajectory is followed by one copy of
+the answer (forcing prefix + answer tokens) per boundary, and a 4-D attention mask lets copy t see only X[:b_t]
+and itself (causally), with position ids continuing from b_t. One forward over [X, copy_0, copy_1, ...] gives all
+values; several rollouts go into one padded batch, ``chunk_size`` rollouts at a time to bound memory.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pack_rollout(trajectory: list[int], boundaries: list[int], answer: list[int]):
+    """Token ids, position ids and the boolean attention pattern (True = may attend) of one packed rollout."""
+    n, k = len(trajectory), len(answer)
+    length = n + len(boundaries) * k
+    input_ids = torch.tensor(trajectory + answer * len(boundaries), dtype=torch.long)
+    positions = torch.cat([torch.arange(n)] + [torch.arange(b, b + k) for b in boundaries])
+    allowed = torch.zeros((length, length), dtype=torch.bool)
+    allowed[:n, :n] = torch.ones((n, n), dtype=torch.bool).tril()
+    causal = torch.ones((k, k), dtype=torch.bool).tril()
+    for index, boundary in enumerate(boundaries):
+        start = n + index * k
+        allowed[start : start + k, :boundary] = True
+        allowed[start : start + k, start : start + k] = causal
+    return input_ids, positions, allowed
+
+
+def _answer_positions(trajectories, boundaries, answers, prefix_lengths, chunk):
+    """(row, position, target token, rollout index, turn) of every scored answer token of a chunk."""
+    entries = []
+    for row, index in enumerate(chunk):
+        n, k, skip = len(trajectories[index]), len(answers[index]), prefix_lengths[index]
+        for turn, boundary in enumerate(boundaries[index]):
+            start = n + turn * k
+            for j in range(skip, k):
+                entries.append((row, boundary - 1 if j == 0 else start + j - 1, answers[index][j], index, turn))
+    return entries
+
+
+def _scored_logps(model, input_ids, positions, mask, rows, columns, targets):
+    """log pi(target) at the given (row, column) positions; the output head runs only on those positions, unless
+    the model post-processes its logits (soft-capping, scaling), in which case the full forward is used."""
+    config = model.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        logits = model(input_ids=input_ids, position_ids=positions, attention_mask=mask).logits[rows, columns]
+    else:
+        hidden = model.get_decoder()(input_ids=input_ids, position_ids=positions, attention_mask=mask)
+        logits = model.get_output_embeddings()(hidden.last_hidden_state[rows, columns])
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[:, None]).squeeze(-1)
+
+
+@torch.no_grad()
+def packed_answer_logps(
+    model, trajectories: list[list[int]], boundaries: list[list[int]], answers: list[list[int]],
+    prefix_lengths: list[int], pad_token_id: int = 0, chunk_size: int = 16,
+) -> list[torch.Tensor]:
+    """For each rollout, a (turns, answer length) tensor of log pi(answer token | boundary prefix, earlier ones).
+
+    ``answers[i]`` is the forcing prefix followed by the answer; its first ``prefix_lengths[i]`` tokens are context,
+    the rest are scored.
+    """
+    device = next(model.parameters()).device
+    results: list[torch.Tensor] = []
+    for chunk_start in range(0, len(trajectories), chunk_size):
+        chunk = range(chunk_start, min(chunk_start + chunk_size, len(trajectories)))
+        packed = [pack_rollout(trajectories[i], boundaries[i], answers[i]) for i in chunk]
+        width = max(ids.numel() for ids, _, _ in packed)
+        input_ids = torch.full((len(packed), width), pad_token_id, dtype=torch.long)
+        positions = torch.zeros((len(packed), width), dtype=torch.long)
+        allowed = torch.eye(width, dtype=torch.bool).repeat(len(packed), 1, 1)  # padding rows see themselves only
+        for row, (ids, pos, mask) in enumerate(packed):
+            size = ids.numel()
+            input_ids[row, :size], positions[row, :size] = ids, pos
+            allowed[row, :size, :size] = mask
+        entries = _answer_positions(trajectories, boundaries, answers, prefix_lengths, chunk)
+        rows, columns, targets, _, _ = (torch.tensor(values) for values in zip(*entries, strict=True))
+        scored = _scored_logps(model, input_ids.to(device), positions.to(device), allowed[:, None].to(device),
+                               rows.to(device), columns.to(device), targets.to(device)).cpu()
+        for index in chunk:
+            turns, length = len(boundaries[index]), len(answers[index]) - prefix_lengths[index]
+            mine = torch.tensor([entry[3] == index for entry in entries])
+            results.append(scored[mine].reshape(turns, length))
+    return results
