@@ -98,3 +98,24 @@ def test_did_dpo_command_logs_metrics_and_warns_on_identical_pairs(tmp_path, cap
     card = (out / "README.md").read_text()
     assert "did" in card.split("---")[1] and "| did/ordered_frac |" in card and "| did/entropy_k | 4 |" in card
     assert "did/displacement_frac" in capsys.readouterr().out
+
+
+def test_did_metrics_are_gathered_over_two_processes(tmp_path, tiny_qwen2):
+    """Under torchrun, did/ordered_frac must equal TRL's rewards/accuracies, which TRL gathers over ranks."""
+    import json
+    import sys
+
+    from conftest import REPO, run_infopo
+
+    out = tmp_path / "did-2proc"
+    args = ["did-dpo", "--config", RECIPES / "did-dpo_tiny.yaml", "--synthetic_rows", "32", "--num_train_epochs", "1",
+            "--eval_strategy", "no", "--logging_steps", "1", "--did_entropy_steps", "2", "--did_entropy_k", "4",
+            "--did_entropy_max_new_tokens", "4", "--save_strategy", "steps", "--save_steps", "2", "--output_dir", out]
+    result = run_infopo(args, cwd=REPO, launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 0/2 finished" in result.stdout and "rank 1/2 finished" in result.stdout
+    history = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+    steps = [entry for entry in history if "did/ordered_frac" in entry]
+    assert [entry["step"] for entry in steps] == [1, 2]
+    assert steps[1]["did/ordered_frac"] == pytest.approx(steps[1]["rewards/accuracies"], abs=1e-9)
+    assert steps[1]["did/entropy_k"] == 4
