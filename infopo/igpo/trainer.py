@@ -1,7 +1,7 @@
 """``IGPOTrainer``: TRL's GRPO with multi-turn search rollouts and turn-level information-gain advantages.
 
-Rollouts go through TRL's ``rollout_func`` hook: each turn the policy writes up to ``max_turn_tokens`` tokens
-(stopping at ``</search>`` or ``</answer>``), the environment answers, its observation tokens join the context
+Rollouts go through TRL's ``rollout_func`` hook: each turn every unfinished rollout of the batch writes, in one
+left-padded ``generate`` call, up to ``max_turn_tokens`` tokens (stopping at ``</search>`` or ``</answer>``), the environment answers, its observation tokens join the context
 with ``env_mask`` 0 (TRL keeps them out of the loss), and the assistant span of every turn is recorded over the
 tokens actually sampled. After the rollouts the probe scores the ground-truth answer, teacher forced after
 ``answer_forcing_prefix``, at every turn boundary of every well-formed rollout: one packed forward per chunk of
@@ -71,51 +71,71 @@ class IGPOTrainer(InfopoGRPOTrainer):
     # ---- rollouts -------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _rollout(self, prompts: list, trainer) -> dict:
-        tokenizer = self.processing_class
-        model = self.accelerator.unwrap_model(self.model)
-        args = self.args
+    def _generate_turn(self, contexts: list[list[int]]) -> list[list[int]]:
+        """One turn for several rollouts at once: left-padded contexts, sampling until a closing tag, EOS or
+        ``max_turn_tokens``; returns each rollout's new tokens without padding."""
+        tokenizer, args = self.processing_class, self.args
         eos = tokenizer.eos_token_id
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-        stops = [self.environment.search_tags[1], self.environment.answer_tags[1]]
-        rollouts = {"prompt_ids": [], "completion_ids": [], "env_mask": [], "spans": [], "answer": [],
-                    "format_error": [], "tool_errors": []}
-        for prompt in prompts:
-            prompt_ids = encode_prompt(tokenizer, prompt)
-            completion, env_mask, spans = [], [], []
-            answered, format_error, tool_errors = False, False, 0
-            for turn in range(args.max_turns):
-                context = torch.tensor([prompt_ids + completion], device=self.accelerator.device)
-                generated = model.generate(
-                    input_ids=context, attention_mask=torch.ones_like(context), do_sample=True,
-                    temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or 0,
-                    max_new_tokens=args.max_turn_tokens, stop_strings=stops, tokenizer=tokenizer,
-                    eos_token_id=eos, pad_token_id=pad,
-                )[0, context.shape[1] :].tolist()
-                while generated and generated[-1] == pad and pad != eos:
-                    generated.pop()
-                spans.append((len(completion), len(completion) + len(generated)))
-                completion += generated
-                env_mask += [1] * len(generated)
+        width = max(len(c) for c in contexts)
+        input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, context in enumerate(contexts):
+            input_ids[row, width - len(context) :] = torch.tensor(context)
+            attention[row, width - len(context) :] = 1
+        device = self.accelerator.device
+        generated = self.accelerator.unwrap_model(self.model).generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), do_sample=True,
+            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or 0, max_new_tokens=args.max_turn_tokens,
+            stop_strings=[self.environment.search_tags[1], self.environment.answer_tags[1]], tokenizer=tokenizer,
+            eos_token_id=eos, pad_token_id=pad,
+        )[:, width:].tolist()
+        new_tokens = []
+        for tokens in generated:
+            while tokens and tokens[-1] == pad and pad != eos:
+                tokens.pop()
+            new_tokens.append(tokens)
+        return new_tokens
+
+    def _rollout(self, prompts: list, trainer) -> dict:
+        """Multi-turn rollouts for ``prompts``, all active rollouts advancing together one turn at a time."""
+        tokenizer, args = self.processing_class, self.args
+        prompt_ids = [encode_prompt(tokenizer, prompt) for prompt in prompts]
+        completions = [[] for _ in prompts]
+        env_masks = [[] for _ in prompts]
+        spans = [[] for _ in prompts]
+        answered, format_error, tool_errors = [False] * len(prompts), [False] * len(prompts), [0] * len(prompts)
+        active = list(range(len(prompts)))
+        for turn in range(args.max_turns):
+            if not active:
+                break
+            turns = self._generate_turn([prompt_ids[i] + completions[i] for i in active])
+            still_active = []
+            for index, generated in zip(active, turns, strict=True):
+                spans[index].append((len(completions[index]), len(completions[index]) + len(generated)))
+                completions[index] += generated
+                env_masks[index] += [1] * len(generated)
                 step = self.environment.step(tokenizer.decode(generated, skip_special_tokens=True))
-                tool_errors += step.tool_error
+                tool_errors[index] += step.tool_error
                 if step.done:
-                    answered, format_error = step.answered, step.format_error
-                    break
+                    answered[index], format_error[index] = step.answered, step.format_error
+                    continue
                 if turn == args.max_turns - 1:
-                    format_error = True  # turn limit reached without an answer
-                    break
+                    format_error[index] = True  # turn limit reached without an answer
+                    continue
                 observation = tokenizer(step.observation, add_special_tokens=False)["input_ids"]
-                completion += observation
-                env_mask += [0] * len(observation)
-            final_text = tokenizer.decode(completion[spans[-1][0] : spans[-1][1]], skip_special_tokens=True)
-            rollouts["prompt_ids"].append(prompt_ids)
-            rollouts["completion_ids"].append(completion)
-            rollouts["env_mask"].append(env_mask)
-            rollouts["spans"].append(spans)
-            rollouts["answer"].append(extract_answer(final_text, *self.environment.answer_tags) if answered else None)
-            rollouts["format_error"].append(format_error or not answered)
-            rollouts["tool_errors"].append(tool_errors)
+                completions[index] += observation
+                env_masks[index] += [0] * len(observation)
+                still_active.append(index)
+            active = still_active
+        answers = []
+        for index in range(len(prompts)):
+            start, end = spans[index][-1]
+            final_text = tokenizer.decode(completions[index][start:end], skip_special_tokens=True)
+            answers.append(extract_answer(final_text, *self.environment.answer_tags) if answered[index] else None)
+        rollouts = {"prompt_ids": prompt_ids, "completion_ids": completions, "env_mask": env_masks, "spans": spans,
+                    "answer": answers, "format_error": [bad or not ok for bad, ok in zip(format_error, answered, strict=True)],
+                    "tool_errors": tool_errors}
         self._last_rollouts = rollouts
         return {"prompt_ids": rollouts["prompt_ids"], "completion_ids": rollouts["completion_ids"], "logprobs": None,
                 "env_mask": rollouts["env_mask"], "igpo_answer": rollouts["answer"],

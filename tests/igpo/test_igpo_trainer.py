@@ -17,10 +17,10 @@ CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="no
 
 @pytest.fixture(scope="module")
 def warm_model(tmp_path_factory, tiny_qwen2):
-    """The tiny model after 60 SFT steps on search demonstrations: it writes <search> and <answer> tags."""
+    """The tiny model after 100 SFT steps on search demonstrations: it writes <search> and <answer> tags."""
     folder = tmp_path_factory.mktemp("warm")
-    args = InfopoSFTConfig(output_dir=str(folder / "run"), max_steps=60, per_device_train_batch_size=16,
-                           learning_rate=5e-3, logging_steps=60, max_length=96, seed=0, **CPU)
+    args = InfopoSFTConfig(output_dir=str(folder / "run"), max_steps=100, per_device_train_batch_size=16,
+                           learning_rate=5e-3, logging_steps=100, max_length=96, seed=0, **CPU)
     trainer = InfopoSFTTrainer(model=tiny_qwen2, args=args, train_dataset=lookup_demonstrations(960))
     trainer.train()
     trainer.save_model(str(folder))
