@@ -48,8 +48,25 @@ def lookup_corpus(num_countries: int = 100, world_seed: int = 0) -> Dataset:
     return Dataset.from_dict({"text": documents})
 
 
-def _question(rng: random.Random, world: dict, two_hop_share: float) -> tuple[str, str, int]:
-    country = rng.choice(sorted(world))
+SPLITS = ("all", "train", "held_out")
+TRAIN_SHARE = 0.7
+
+
+def split_countries(world: dict, split: str = "all") -> list[str]:
+    """The countries of a split: ``train`` (the first 70% by name), ``held_out`` (the rest) or ``all``.
+
+    Warm-start demonstrations use ``train``; RL and evaluation use ``held_out``, so the policy must copy answers out
+    of retrieved text rather than recall them.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    names = sorted(world)
+    cut = int(len(names) * TRAIN_SHARE)
+    return {"all": names, "train": names[:cut], "held_out": names[cut:]}[split]
+
+
+def _question(rng: random.Random, world: dict, two_hop_share: float, countries: list[str]) -> tuple[str, str, int]:
+    country = rng.choice(countries)
     facts = world[country]
     if rng.random() < two_hop_share:
         if rng.random() < 0.5:
@@ -60,13 +77,14 @@ def _question(rng: random.Random, world: dict, two_hop_share: float) -> tuple[st
 
 
 def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
-                     num_countries: int = 100, world_seed: int = 0) -> Dataset:
-    """Rows ``prompt``/``answer``/``hops`` about the world of ``world_seed``."""
+                     num_countries: int = 100, world_seed: int = 0, split: str = "all") -> Dataset:
+    """Rows ``prompt``/``answer``/``hops`` about the countries of ``split`` in the world of ``world_seed``."""
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
+    countries = split_countries(world, split)
     rows = []
     for _ in range(num_rows):
-        question, answer, hops = _question(rng, world, two_hop_share)
+        question, answer, hops = _question(rng, world, two_hop_share, countries)
         prompt = [{"role": "user", "content": question}] if conversational else question
         rows.append({"prompt": prompt, "answer": answer, "hops": hops})
     return Dataset.from_list(rows)
@@ -78,7 +96,8 @@ def _observation(rng: random.Random, fact: str, documents: list[str], top_k: int
     return "<information>" + " ".join(f"{doc} ." for doc in shown) + "</information>"
 
 
-def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, num_countries: int = 100, world_seed: int = 0) -> Dataset:
+def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, num_countries: int = 100, world_seed: int = 0,
+                          split: str = "all") -> Dataset:
     """Prompt/completion rows that teach the search protocol: each row is the history so far and the next turn.
 
     A 1-hop question takes ``<search>country relation</search>`` then ``<answer>value</answer>``; a 2-hop one
@@ -88,9 +107,10 @@ def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, num_countries: 
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
     documents = list(lookup_corpus(num_countries, world_seed)["text"])
+    countries = split_countries(world, split)
     rows = []
     while len(rows) < num_rows:
-        country = rng.choice(sorted(world))
+        country = rng.choice(countries)
         facts = world[country]
         if rng.random() < 0.5:
             relation = rng.choice(("capital", "leader", "river"))

@@ -80,3 +80,17 @@ def test_corpus_errors_are_named(tmp_path):
     good = tmp_path / "good.jsonl"
     good.write_text("\n".join(json.dumps({"text": t}) for t in ["a b", "c d"]) + "\n")
     assert load_corpus(good) == ["a b", "c d"]
+
+
+def test_entity_splits_are_disjoint_and_respected():
+    from infopo.data.lookup import lookup_demonstrations, split_countries
+
+    world = lookup_world()
+    train, held_out = set(split_countries(world, "train")), set(split_countries(world, "held_out"))
+    assert not train & held_out and len(train) == 70 and len(held_out) == 30
+    for row in lookup_questions(30, seed=2, split="held_out"):
+        assert any(country in row["prompt"] or world[country]["capital"] in row["prompt"] for country in held_out)
+    demos = " ".join(lookup_demonstrations(60, seed=2, split="train")["prompt"])
+    assert not any(f"of {country}?" in demos for country in held_out)
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_countries(world, "dev")
