@@ -34,7 +34,7 @@ seen or not, tokenizes into a few syllable-sized pieces."""
 def training_corpus() -> list[str]:
     """Lines the tokenizer is trained on: every word bare, after a space and before punctuation."""
     lines = [f"{word} {word}{PUNCTUATION[i % len(PUNCTUATION)]}" for i, word in enumerate(ROLES + WORDS)]
-    lines.append(" ".join(SYLLABLES) + " " + "".join(SYLLABLES))
+    lines += [" ".join(SYLLABLES), "".join(f"<{syllable}>" for syllable in SYLLABLES)]  # no merges across syllables
     lines.append("<search> </search> <information> </information> <answer> </answer>")
     lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
     return lines
