@@ -66,7 +66,8 @@ class DIDDPOTrainer(InfopoDPOTrainer):
         def record(module, args, kwargs, output):
             captured.append(output.log_probs.detach())
 
-        modules = {id(m): m for m in (self.accelerator.unwrap_model(model), self._reference_module()) if m is not None}
+        # ``self.model`` is the unwrapped policy (``model`` may be its DDP/DeepSpeed wrapper, which calls into it).
+        modules = {id(m): m for m in (self.model, self._reference_module()) if m is not None}
         handles = [m.register_forward_hook(record, with_kwargs=True) for m in modules.values()]
         try:
             result = super()._compute_loss(model, inputs, return_outputs)
@@ -77,9 +78,10 @@ class DIDDPOTrainer(InfopoDPOTrainer):
         return result
 
     def _reference_module(self):
+        """The reference model under its DeepSpeed engine, if any (``unwrap_model`` is too slow for every step)."""
         if self.ref_model is None or self.precompute_ref_logps:
             return None
-        return self.accelerator.unwrap_model(self.ref_model)
+        return getattr(self.ref_model, "module", self.ref_model)
 
     def _record_did_metrics(self, captured: list[torch.Tensor], inputs: dict) -> None:
         mask = inputs["completion_mask"][..., 1:].float()
