@@ -45,10 +45,3 @@ def non_default_fields(config) -> dict:
             recipe[field.name] = value
     return recipe
 
-
-def recipe_of(*configs) -> dict:
-    """The merged non-default fields of several dataclasses, in order (a later one wins on a shared name)."""
-    merged = {}
-    for config in configs:
-        merged.update(non_default_fields(config))
-    return merged

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -84,17 +85,24 @@ def build_tokenizer() -> Qwen2Tokenizer:
     return tokenizer
 
 
+@functools.lru_cache(maxsize=1)
+def _token_ids() -> tuple[int, int, int, int]:
+    """Vocabulary size and pad/eos/bos ids of :func:`build_tokenizer`, trained once per process for the configs."""
+    tokenizer = build_tokenizer()
+    return len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(vocab.BOS_TOKEN)
+
+
 def tiny_config(arch: str = "qwen2", **overrides):
     """The model config of a tiny ``arch`` ("qwen2" or "llama"); ``overrides`` change any config field."""
     if arch not in _CONFIG_CLASSES:
         raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {', '.join(TINY_ARCHITECTURES)}")
-    tokenizer = build_tokenizer()
+    vocab_size, pad_id, eos_id, bos_id = _token_ids()
     fields = {
         **TINY_SIZES,
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "bos_token_id": tokenizer.convert_tokens_to_ids(vocab.BOS_TOKEN),
+        "vocab_size": vocab_size,
+        "pad_token_id": pad_id,
+        "eos_token_id": eos_id,
+        "bos_token_id": bos_id,
         "tie_word_embeddings": True,
         **overrides,
     }

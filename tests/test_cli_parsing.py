@@ -138,3 +138,12 @@ def test_accelerate_config_folder_is_covered():
     assert sorted(p.name for p in ACCELERATE.glob("*.yaml")) == [
         "cpu_2proc.yaml", "ddp.yaml", "zero2.yaml", "zero3.yaml", "zero3_offload.yaml"
     ]
+
+
+def test_top_level_usage_and_unknown_commands(capsys):
+    from infopo.cli import main
+
+    assert main([]) == 0 and "commands:" in capsys.readouterr().out
+    assert main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
+    assert main(["did", "explain"]) == 2 and "infopo did analyze" in capsys.readouterr().err
+    assert main(["kappa"]) == 2 and "infopo kappa scan --model" in capsys.readouterr().err

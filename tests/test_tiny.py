@@ -103,3 +103,16 @@ def test_concurrent_resolution_yields_one_complete_folder(tmp_path, monkeypatch)
     assert len(paths) == 1
     entries = sorted(p.name for p in (tmp_path / "tiny").iterdir() if not p.name.endswith(".lock"))
     assert entries == [f"qwen2-{fingerprint('qwen2')}"]  # no half-written staging folders left behind
+
+
+def test_tiny_command_builds_a_folder_or_the_cache(tmp_path, capsys):
+    from infopo.cli import main
+
+    assert main(["tiny", "--arch", "llama", "--seed", "2", "--output_dir", str(tmp_path / "t")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "t")
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "t").config.model_type == "llama"
+    assert main(["tiny"]) == 0
+    assert Path(capsys.readouterr().out.strip().splitlines()[-1]) == Path(resolve_model("tiny:qwen2"))
+    with pytest.raises(SystemExit):
+        main(["tiny", "--seed", "3"])  # a seed other than 0 needs its own folder
+    assert "--seed needs --output_dir" in capsys.readouterr().err

@@ -96,6 +96,15 @@ def test_sft_accepts_its_three_formats_and_names_them_when_none_fits(tmp_path, c
     assert code == 2 and "none of the SFT formats (text or messages or prompt+completion)" in err
 
 
+def test_igpo_recipe_runs_through_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
+    out = tmp_path / "igpo"
+    args = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), "--output_dir", str(out), "--max_steps", "2"]
+    assert main(args) == 0
+    card = ModelCard.load(out / "README.md")
+    assert "igpo" in card.data.tags and "| igpo/format_error_frac |" in card.text and "corpus: synthetic:lookup_corpus" in card.text
+
+
 def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
     """Everything up to the Hub calls is real; create_repo and upload_folder are recorded instead of sent."""
     from huggingface_hub import RepoUrl

@@ -36,6 +36,15 @@ class Step:
 
 
 class Environment(Protocol):
+    """What IGPOTrainer needs of an environment: the tags that end a turn and hold the answer, and ``step``.
+
+    IGPOTrainer shares one environment across all rollouts of a batch and does not call ``reset``, so ``step`` must
+    not depend on per-episode state (true of search); ``reset`` serves drivers that run one episode at a time.
+    """
+
+    search_tags: tuple[str, str]
+    answer_tags: tuple[str, str]
+
     def reset(self, sample: dict) -> None: ...
 
     def step(self, text: str) -> Step: ...

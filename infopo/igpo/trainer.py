@@ -84,7 +84,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
             input_ids[row, width - len(context) :] = torch.tensor(context)
             attention[row, width - len(context) :] = 1
         device = self.accelerator.device
-        generated = self.accelerator.unwrap_model(self.model).generate(
+        generated = self.model.generate(  # self.model is the unwrapped policy
             input_ids=input_ids.to(device), attention_mask=attention.to(device), do_sample=True,
             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or 0, max_new_tokens=args.max_turn_tokens,
             stop_strings=[self.environment.search_tags[1], self.environment.answer_tags[1]], tokenizer=tokenizer,
@@ -161,7 +161,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
             answers.append(answer_ids)
             prefix_lengths.append(prefix_length)
         pad = self.processing_class.pad_token_id or 0
-        logps = packed_answer_logps(self.accelerator.unwrap_model(self.model), trajectories, boundaries, answers,
+        logps = packed_answer_logps(self.model, trajectories, boundaries, answers,
                                     prefix_lengths, pad)
         return {index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
                 for index, values in zip(rows, logps, strict=True)}
