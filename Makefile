@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+export TRL_EXPERIMENTAL_SILENCE := 1
 
 .PHONY: install demo test test-fast clean
 
@@ -21,7 +22,8 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/infopo dpo --config recipes/dpo_tiny.yaml
+	$(BIN)/infopo sft --config recipes/sft_igpo-warmstart_tiny.yaml
+	$(BIN)/infopo igpo --config recipes/igpo_tiny.yaml --model_name_or_path outputs/igpo_warmstart_tiny
 
 test: install
 	$(BIN)/python -m pytest -q tests

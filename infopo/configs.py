@@ -1,16 +1,33 @@
-"""infopo's trainer configs: TRL's configs plus the fields every infopo trainer shares (KappaTune)."""
+"""infopo's trainer configs: TRL's configs plus the fields every infopo trainer shares (KappaTune; GAIN-RL for GRPO)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from trl import DPOConfig, GRPOConfig, SFTConfig
 
+from infopo.gainrl.config import GainRLArguments
 from infopo.kappa.config import KappaArguments
+from infopo.recipe import SECRET_FIELDS
+
+
+class RedactedPickle:
+    """Pickling drops the Hub token: transformers pickles the training arguments into ``training_args.bin`` next to
+    every saved model and checkpoint (and uploads it with them); a deep copy keeps it, for the trainer's own use."""
+
+    def __getstate__(self):
+        return {key: (None if key in SECRET_FIELDS else value) for key, value in self.__dict__.items()}
+
+    def __deepcopy__(self, memo):
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
 
 
 @dataclass
-class InfopoSFTConfig(SFTConfig, KappaArguments):
+class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments):
     """TRL's ``SFTConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
 
     def __post_init__(self):
@@ -19,7 +36,7 @@ class InfopoSFTConfig(SFTConfig, KappaArguments):
 
 
 @dataclass
-class InfopoDPOConfig(DPOConfig, KappaArguments):
+class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments):
     """TRL's ``DPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
 
     def __post_init__(self):
@@ -28,9 +45,11 @@ class InfopoDPOConfig(DPOConfig, KappaArguments):
 
 
 @dataclass
-class InfopoGRPOConfig(GRPOConfig, KappaArguments):
-    """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
+class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments):
+    """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments` and
+    :class:`~infopo.gainrl.config.GainRLArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
         self.check_kappa()
+        self.check_gainrl()

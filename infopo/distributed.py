@@ -24,3 +24,30 @@ def deepspeed_config_from_accelerate(path: str) -> dict:
         zero3_save_16bit_model=settings.get("zero3_save_16bit_model", False),
     )
     return dict(plugin.deepspeed_config)
+
+
+def zero3_collectives_active(model) -> bool:
+    """True when ``model``'s forwards are collective: ZeRO-3 partitioned weights and more than one process.
+
+    Under ZeRO-3 every forward gathers the partitioned weights from all ranks, so every rank must run the same number
+    of forwards (and ``generate`` calls); code whose number of forwards depends on local data pads with dummy ones.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return False
+    return any(hasattr(parameter, "ds_id") for parameter in model.parameters())
+
+
+def max_over_processes(value: int) -> int:
+    """The largest ``value`` over all processes (the value itself without torch.distributed)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    tensor = torch.tensor([value], dtype=torch.long)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())

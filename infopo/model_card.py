@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
+from infopo.recipe import redact
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FRAMEWORKS = ("infopo", "trl", "transformers", "peft", "accelerate", "datasets", "torch")
 
@@ -104,7 +106,7 @@ def build_model_card(
         "Run it again with `infopo " + method + " --config recipe.yaml`, where `recipe.yaml` holds:",
         "",
         "```yaml",
-        yaml.safe_dump(recipe, sort_keys=False).rstrip(),
+        yaml.safe_dump(redact(recipe), sort_keys=False).rstrip(),
         "```",
         "",
     ]

@@ -45,3 +45,12 @@ def non_default_fields(config) -> dict:
             recipe[field.name] = value
     return recipe
 
+
+SECRET_FIELDS = ("hub_token", "push_to_hub_token")
+"""Fields whose values never leave the process: not in model cards, summaries or pickled training arguments."""
+
+
+def redact(recipe: dict) -> dict:
+    """``recipe`` with the values of :data:`SECRET_FIELDS` replaced by a placeholder."""
+    return {key: ("<redacted>" if key in SECRET_FIELDS and value else value) for key, value in recipe.items()}
+

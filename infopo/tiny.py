@@ -3,7 +3,8 @@
 Nothing here touches the network. :func:`save_tiny` writes a folder that loads with
 ``AutoTokenizer.from_pretrained(path)`` and ``AutoModelForCausalLM.from_pretrained(path)``, so every path-based
 mechanism of TRL (reference-model reload, processing-class loading) works on it. :func:`resolve_model` turns the
-recipe name ``tiny:qwen2`` (or ``tiny:llama``) into such a folder, building it on first use under a file lock.
+recipe name ``tiny:qwen2`` (or ``tiny:llama``, ``tiny:llama-1m``) into such a folder, building it on first use
+under a file lock.
 
 Example::
 
@@ -22,12 +23,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from filelock import FileLock
 from tokenizers import pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Qwen2Config, Qwen2Tokenizer
 
 from infopo import vocab
+from infopo.errors import InfopoConfigError
 
 TINY_PREFIX = "tiny:"
 
@@ -56,6 +59,15 @@ TINY_SIZES = {
 
 _CONFIG_CLASSES = {"qwen2": Qwen2Config, "llama": LlamaConfig}
 TINY_ARCHITECTURES = tuple(_CONFIG_CLASSES)
+
+TINY_PRESETS = {
+    "qwen2": ("qwen2", {}),
+    "llama": ("llama", {}),
+    "llama-1m": ("llama", {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
+                           "num_attention_heads": 4, "num_key_value_heads": 4}),
+}
+"""Names ``tiny:<name>`` understands: an architecture and size overrides. ``llama-1m`` (1.1M parameters) is large
+enough to learn to copy names it never saw (the IGPO demo and reproduction)."""
 
 
 def build_tokenizer() -> Qwen2Tokenizer:
@@ -123,8 +135,15 @@ def build_tiny_model(arch: str = "qwen2", seed: int = 0, **overrides) -> PreTrai
 def save_tiny(path: str | os.PathLike, arch: str = "qwen2", seed: int = 0, **overrides) -> Path:
     """Build the tokenizer and a tiny model and save both (safetensors) to ``path``; returns the path."""
     path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     build_tokenizer().save_pretrained(path)
-    build_tiny_model(arch, seed, **overrides).save_pretrained(path)
+    model = build_tiny_model(arch, seed, **overrides)
+    # Not model.save_pretrained: once torch.distributed is up (a launcher's rank 1 resolving tiny:...), it writes
+    # nothing on ranks other than 0. These three files are what from_pretrained reads.
+    model.config.architectures = [type(model).__name__]
+    model.config.save_pretrained(path)
+    model.generation_config.save_pretrained(path)
+    safetensors.torch.save_model(model, str(path / "model.safetensors"), metadata={"format": "pt"})
     return path
 
 
@@ -154,16 +173,20 @@ def resolve_model(name_or_path: str) -> str:
     """
     if not name_or_path.startswith(TINY_PREFIX):
         return name_or_path
-    arch = name_or_path[len(TINY_PREFIX) :]
-    target = cache_dir() / f"{arch}-{fingerprint(arch)}"
+    preset = name_or_path[len(TINY_PREFIX) :]
+    if preset not in TINY_PRESETS:
+        raise InfopoConfigError(f"unknown tiny model {name_or_path!r}; choose one of "
+                         + ", ".join(TINY_PREFIX + name for name in TINY_PRESETS))
+    arch, overrides = TINY_PRESETS[preset]
+    target = cache_dir() / f"{preset}-{fingerprint(arch, **overrides)}"
     if (target / "config.json").is_file():
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / "config.json").is_file():
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{arch}-"))
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{preset}-"))
             try:
-                save_tiny(staging, arch=arch)
+                save_tiny(staging, arch=arch, **overrides)
                 os.replace(staging, target)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)

@@ -1,7 +1,9 @@
 """TRL trainers with infopo's shared features; every infopo method's trainer derives from one of these.
 
-They keep TRL's constructors unchanged and add two mixins: :class:`~infopo.kappa.trainer.KappaTrainerMixin` (the
-``kappa_*`` fields of infopo's configs, off by default) and :class:`InfopoCardMixin`, whose ``create_model_card``
+They keep TRL's constructors unchanged and add mixins: :class:`~infopo.kappa.trainer.KappaTrainerMixin` (the
+``kappa_*`` fields of infopo's configs, off by default), for GRPO :class:`~infopo.gainrl.trainer.GainRLTrainerMixin`
+(the ``gainrl_*`` fields, off by default), :class:`~infopo.checkpoints.InfopoCheckpointMixin` (checkpoints marked
+complete, resume from the last complete one) and :class:`InfopoCardMixin`, whose ``create_model_card``
 (called by TRL at every checkpoint, by ``push_to_hub`` and by the command line at the end of a run) writes the card
 of :func:`infopo.model_card.build_model_card`: the recipe, method sections and the final metrics.
 """
@@ -12,6 +14,8 @@ import os
 
 import trl
 
+from infopo.checkpoints import InfopoCheckpointMixin
+from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.model_card import build_model_card, final_metrics
 from infopo.recipe import non_default_fields
@@ -58,22 +62,23 @@ class InfopoCardMixin:
         card.save(os.path.join(self.args.output_dir, "README.md"))
 
 
-class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, trl.SFTTrainer):
+class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.SFTTrainer):
     """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "sft"
     _tag_names = ["trl", "sft", "infopo"]
 
 
-class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, trl.DPOTrainer):
+class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.DPOTrainer):
     """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "dpo"
     _tag_names = ["trl", "dpo", "infopo"]
 
 
-class InfopoGRPOTrainer(KappaTrainerMixin, InfopoCardMixin, trl.GRPOTrainer):
-    """TRL's ``GRPOTrainer`` with KappaTune (``InfopoGRPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
+class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields) and
+    infopo's model card."""
 
     infopo_method = "grpo"
     _tag_names = ["trl", "grpo", "infopo"]

@@ -31,10 +31,16 @@ seen or not, tokenizes into a few syllable-sized pieces."""
 
 
 
+SYLLABLE_REPEATS = 64
+
+
 def training_corpus() -> list[str]:
     """Lines the tokenizer is trained on: every word bare, after a space and before punctuation."""
     lines = [f"{word} {word}{PUNCTUATION[i % len(PUNCTUATION)]}" for i, word in enumerate(ROLES + WORDS)]
-    lines += [" ".join(SYLLABLES), "".join(f"<{syllable}>" for syllable in SYLLABLES)]  # no merges across syllables
+    # Syllables, bare and after a space, often enough that their merges outrank every merge learned from the words
+    # above: a name then splits into its syllables wherever it appears ("nitabu" -> ni ta bu, not n it a bu). The
+    # <...> form keeps merges from crossing syllable boundaries.
+    lines += [" ".join(SYLLABLES), "".join(f"<{syllable}>" for syllable in SYLLABLES)] * SYLLABLE_REPEATS
     lines.append("<search> </search> <information> </information> <answer> </answer>")
     lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
     return lines

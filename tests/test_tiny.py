@@ -86,6 +86,13 @@ def test_unknown_architecture_is_a_clear_error():
         build_tiny_model("gpt9")
 
 
+def test_presets_resolve_to_their_sizes_and_unknown_names_are_refused(infopo_cache):
+    config = json.loads(Path(resolve_model("tiny:llama-1m"), "config.json").read_text())
+    assert (config["model_type"], config["hidden_size"], config["num_hidden_layers"]) == ("llama", 128, 4)
+    with pytest.raises(ValueError, match="unknown tiny model 'tiny:gpt9'; choose one of tiny:qwen2, tiny:llama"):
+        resolve_model("tiny:gpt9")
+
+
 def test_resolve_model_builds_once_and_passes_other_names_through(infopo_cache):
     first = resolve_model("tiny:llama")
     stamp = Path(first, "model.safetensors").stat().st_mtime_ns

@@ -10,6 +10,8 @@ from safetensors.torch import load_file
 
 from conftest import RECIPES
 from infopo.cli import main
+from infopo.cli.sft import SFT
+from infopo.cli.train import run_training
 from infopo.data import arithmetic_preference
 
 pytestmark = pytest.mark.slow
@@ -93,16 +95,31 @@ def test_sft_accepts_its_three_formats_and_names_them_when_none_fits(tmp_path, c
     assert "sft" in card.data.tags and "| eval_loss |" in card.text
     code = main([*args, "--dataset_name", "synthetic:arithmetic_prompts"])
     err = capsys.readouterr().err
-    assert code == 2 and "none of the SFT formats (text or messages or prompt+completion)" in err
+    assert code == 2 and "none of the SFT formats (text or messages or prompt+completion or prompt+turns+observations)" in err
 
 
-def test_igpo_recipe_runs_through_the_command_line(tmp_path, monkeypatch):
+def test_igpo_recipe_runs_through_the_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
     out = tmp_path / "igpo"
-    args = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), "--output_dir", str(out), "--max_steps", "2"]
+    args = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), "--output_dir", str(out), "--max_steps", "2",
+            "--per_device_train_batch_size", "8", "--logging_steps", "1"]
     assert main(args) == 0
     card = ModelCard.load(out / "README.md")
     assert "igpo" in card.data.tags and "| igpo/format_error_frac |" in card.text and "corpus: synthetic:lookup_corpus" in card.text
+    printed = capsys.readouterr().out
+    assert "info gain" in printed and "success" in printed and (out / "igpo_curves.png").stat().st_size > 0
+
+
+def test_sft_trains_on_agent_trajectories_turns_only(tmp_path):
+    out = tmp_path / "warm"
+    args = ["--config", str(RECIPES / "sft_igpo-warmstart_tiny.yaml"), "--output_dir", str(out),
+            "--max_steps", "2", "--synthetic_rows", "64", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    trainer = run_training(SFT, args)
+    row = trainer.train_dataset[0]
+    labels = [label for label in row["labels"] if label != -100]
+    text = trainer.processing_class.decode(labels)
+    assert text.startswith(" <search> ") and "</answer>" in text and "<information>" not in text
+    assert (out / "model.safetensors").is_file()
 
 
 def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):

@@ -19,15 +19,17 @@ commands:
   igpo   multi-turn search agents with turn-level information-gain advantages (IGPO)
   did    `infopo did analyze ...` / `infopo did make-pairs ...`: offline DID analysis and optimal pairs
   kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
+  gainrl `infopo gainrl score --model PATH --dataset D --out F`: GAIN-RL angle scores of the prompts
   tiny   build the tiny offline model and tokenizer, print its folder
 
 A recipe's fields are those of TRL's config for the command, trl.ModelConfig, the script arguments and the
-kappa_* fields (KappaTune); `infopo <command> --help` lists them. Flags override the YAML."""
+kappa_* fields (KappaTune), and for grpo/igpo the gainrl_* fields (GAIN-RL); `infopo <command> --help` lists them. Flags override the YAML."""
 
 
 def _commands():
     from infopo.cli.did import run_did
     from infopo.cli.dpo import DID_DPO, DPO
+    from infopo.cli.gainrl import run_gainrl
     from infopo.cli.grpo import GRPO
     from infopo.cli.igpo import IGPO
     from infopo.cli.kappa import run_kappa
@@ -43,6 +45,7 @@ def _commands():
         "igpo": lambda argv: run_training(IGPO, argv),
         "did": run_did,
         "kappa": run_kappa,
+        "gainrl": run_gainrl,
         "tiny": run_tiny,
     }
 

@@ -16,24 +16,10 @@ from pathlib import Path
 
 from infopo.data import load_named_dataset, require_columns, require_split
 from infopo.errors import InfopoConfigError
-from infopo.tiny import resolve_model
+from infopo.cli.models import load_model as _load
+from infopo.cli.models import load_tokenizer as _tokenizer
 
 USAGE = "usage: infopo did analyze --model P --ref R --dataset D [...] | infopo did make-pairs --ref R --target T ..."
-
-
-def _load(name: str, trust_remote_code: bool):
-    from transformers import AutoModelForCausalLM
-
-    path = resolve_model(name)
-    if name.startswith(("/", "./", "../")) and not Path(path).exists():
-        raise InfopoConfigError(f"model folder not found: {name}")
-    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code).eval()
-
-
-def _tokenizer(name: str, trust_remote_code: bool):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_model(name), trust_remote_code=trust_remote_code)
 
 
 def _dataset(args, columns, purpose):

@@ -1,13 +1,29 @@
 """``infopo igpo``: multi-turn search-agent RL with IGPO's turn-level information-gain advantages."""
 
+from pathlib import Path
+
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.data import require_columns
 from infopo.igpo.config import IGPOConfig
+from infopo.igpo.report import curve_rows, format_curves, plot_curves
 from infopo.igpo.trainer import IGPOTrainer
 
 
 def _check_questions(dataset, name: str, script_args) -> None:
     require_columns(dataset, ("prompt",), name, "IGPO (questions)")
+
+
+def _report_curves(trainer) -> None:
+    """Print the success and information-gain curves; write them to ``igpo_curves.png`` when matplotlib is there."""
+    rows = curve_rows(trainer.state.log_history)
+    if not rows:
+        return
+    print(format_curves(rows))
+    try:
+        path = plot_curves(rows, Path(trainer.args.output_dir) / "igpo_curves.png")
+    except ImportError:
+        return
+    print(f"infopo igpo: wrote {path}")
 
 
 IGPO = TrainingCommand(
@@ -16,4 +32,5 @@ IGPO = TrainingCommand(
     config_class=IGPOConfig,
     trainer_class=IGPOTrainer,
     check_dataset=_check_questions,
+    after_training=_report_curves,
 )

@@ -38,7 +38,13 @@ def read_recipe(path: str, dataclass_types) -> dict:
     if not file.is_file():
         raise InfopoConfigError(f"config file not found: {path}")
     with file.open() as handle:
-        recipe = yaml.safe_load(handle) or {}
+        try:
+            recipe = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise InfopoConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(recipe, dict):
         raise InfopoConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
     known = _known_fields(dataclass_types)

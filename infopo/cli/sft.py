@@ -5,8 +5,9 @@ from infopo.configs import InfopoSFTConfig
 from infopo.errors import InfopoConfigError
 from infopo.trainers import InfopoSFTTrainer
 
-SFT_FORMATS = (("text",), ("messages",), ("prompt", "completion"))
-"""The data set formats TRL's SFTTrainer reads: language modelling, conversational, prompt-completion."""
+SFT_FORMATS = (("text",), ("messages",), ("prompt", "completion"), ("prompt", "turns", "observations"))
+"""The data set formats: TRL's (language modelling, conversational, prompt-completion) and multi-turn agent
+trajectories, which are tokenized as IGPO's rollouts are and trained on the model's turns only."""
 
 
 def _check_sft_columns(dataset, name: str, _) -> None:
@@ -17,10 +18,23 @@ def _check_sft_columns(dataset, name: str, _) -> None:
         )
 
 
+def _tokenize_trajectories(dataset, model_path: str, training_args):
+    """Trajectory rows become ``input_ids``/``assistant_masks`` (see :mod:`infopo.igpo.warm_start`)."""
+    if "turns" not in dataset.column_names or "completion" in dataset.column_names:
+        return dataset
+    from transformers import AutoTokenizer
+
+    from infopo.igpo.warm_start import tokenize_trajectories
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=training_args.trust_remote_code)
+    return tokenize_trajectories(tokenizer, dataset)
+
+
 SFT = TrainingCommand(
     name="sft",
     script_class=InfopoScriptArguments,
     config_class=InfopoSFTConfig,
     trainer_class=InfopoSFTTrainer,
     check_dataset=_check_sft_columns,
+    prepare_dataset=_tokenize_trajectories,
 )

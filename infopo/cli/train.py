@@ -38,7 +38,9 @@ class TrainingCommand:
     """What differs between training commands; :func:`run_training` does the rest.
 
     ``check_dataset(dataset, name, script_args)`` raises when a split lacks what the trainer needs;
-    ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's ``reward_funcs``).
+    ``prepare_dataset(dataset, model_path, training_args)`` may transform a checked split (SFT tokenizes agent
+    trajectories); ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's
+    ``reward_funcs``); ``after_training(trainer)`` runs on the main process after the model is saved (IGPO's curves).
     """
 
     name: str
@@ -47,6 +49,8 @@ class TrainingCommand:
     trainer_class: type
     check_dataset: Callable[[object, str, object], None]
     trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
+    prepare_dataset: Callable[[object, str, object], object] = lambda dataset, model_path, training_args: dataset
+    after_training: Callable[[object], None] | None = None
 
     @property
     def dataclass_types(self) -> tuple[type, ...]:
@@ -110,6 +114,9 @@ def run_training(command: TrainingCommand, argv: list[str]):
     (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv, f"infopo {command.name}")
     model_path = prepare_model(model_args, training_args)
     train_dataset, eval_dataset = load_splits(command, script_args, training_args)
+    train_dataset = command.prepare_dataset(train_dataset, model_path, training_args)
+    if eval_dataset is not None:
+        eval_dataset = command.prepare_dataset(eval_dataset, model_path, training_args)
     trainer = command.trainer_class(
         model=model_path,
         args=training_args,
@@ -133,6 +140,8 @@ def run_training(command: TrainingCommand, argv: list[str]):
         trainer.save_model(training_args.output_dir)
         trainer.create_model_card()
     if trainer.is_world_process_zero():
+        if command.after_training is not None:
+            command.after_training(trainer)
         print_summary(trainer, command.name, time.perf_counter() - started)
     if trainer.accelerator.num_processes > 1:
         state = trainer.accelerator.state

@@ -20,7 +20,7 @@ from infopo.vocab import SYLLABLES
 
 
 @lru_cache(maxsize=8)
-def lookup_world(num_countries: int = 100, world_seed: int = 0) -> dict:
+def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
     """Countries with a capital, a leader and a river; each capital has a mayor. Names are unique."""
     rng = random.Random(world_seed)
     used: set[str] = set()
@@ -39,7 +39,7 @@ def lookup_world(num_countries: int = 100, world_seed: int = 0) -> dict:
     return countries
 
 
-def lookup_corpus(num_countries: int = 100, world_seed: int = 0) -> Dataset:
+def lookup_corpus(num_countries: int = 400, world_seed: int = 0) -> Dataset:
     """One document per fact, in a ``text`` column."""
     documents = []
     for country, facts in lookup_world(num_countries, world_seed).items():
@@ -77,7 +77,7 @@ def _question(rng: random.Random, world: dict, two_hop_share: float, countries: 
 
 
 def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
-                     num_countries: int = 100, world_seed: int = 0, split: str = "all") -> Dataset:
+                     num_countries: int = 400, world_seed: int = 0, split: str = "all") -> Dataset:
     """Rows ``prompt``/``answer``/``hops`` about the countries of ``split`` in the world of ``world_seed``."""
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
@@ -93,39 +93,66 @@ def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = 
 def _observation(rng: random.Random, fact: str, documents: list[str], top_k: int = 3) -> str:
     """What a search returns: the relevant document and distractors, as SearchEnvironment formats it."""
     shown = [fact] + rng.sample([d for d in documents if d != fact], top_k - 1)
-    return "<information>" + " ".join(f"{doc} ." for doc in shown) + "</information>"
+    return " <information>" + "".join(f" {doc} ." for doc in shown) + "</information>"
 
 
-def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, num_countries: int = 100, world_seed: int = 0,
-                          split: str = "all") -> Dataset:
-    """Prompt/completion rows that teach the search protocol: each row is the history so far and the next turn.
+def _trajectory(rng: random.Random, world: dict, documents: list[str], countries: list[str], two_hop_share: float) -> dict:
+    """One demonstration: the question, the model's turns and the observations between them."""
+    country = rng.choice(countries)
+    facts = world[country]
+    kind = rng.random()
+    if kind < 1 - two_hop_share:
+        relation = rng.choice(("capital", "leader", "river"))
+        question = f"what is the {relation} of {country}?"
+        hops = [(f"{country} {relation}", f"{country} {relation} {facts[relation]}")]
+        answer = facts[relation]
+    elif kind < 1 - two_hop_share / 2:
+        question = f"who is the mayor of the capital of {country}?"
+        hops = [(f"{country} capital", f"{country} capital {facts['capital']}"),
+                (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}")]
+        answer = facts["mayor"]
+    else:
+        question = f"who is the leader of the country whose capital is {facts['capital']}?"
+        hops = [(f"capital {facts['capital']}", f"{country} capital {facts['capital']}"),
+                (f"{country} leader", f"{country} leader {facts['leader']}")]
+        answer = facts["leader"]
+    turns = [f" <search> {query}</search>" for query, _ in hops] + [f" <answer> {answer}</answer>"]
+    observations = [_observation(rng, fact, documents) for _, fact in hops]
+    return {"prompt": question, "turns": turns, "observations": observations, "answer": answer}
 
-    A 1-hop question takes ``<search>country relation</search>`` then ``<answer>value</answer>``; a 2-hop one
-    searches twice. Observations look like :class:`~infopo.igpo.environment.SearchEnvironment`'s (the fact and two
-    distractors). For a supervised warm start before IGPO.
+
+def lookup_trajectories(num_rows: int = 512, seed: int = 0, *, two_hop_share: float = 0.5, num_countries: int = 400,
+                        world_seed: int = 0, split: str = "all") -> Dataset:
+    """Whole demonstrations: ``prompt`` (the question), ``turns`` (the model's texts), ``observations`` (the
+    environment's texts, one fewer than turns) and ``answer``.
+
+    A 1-hop question takes ``<search> country relation</search>`` then ``<answer> value</answer>``; a 2-hop one
+    (both kinds of :func:`lookup_questions`, ``two_hop_share`` of the questions) searches twice. Observations look
+    like :class:`~infopo.igpo.environment.SearchEnvironment`'s (the fact and two distractors). Every name follows a
+    space (``<search> name ...``, ``<answer> name``), so it is the same tokens wherever it appears: a byte-level BPE
+    gives a word with and without a leading space different ids, and copying a name the model never saw is then a
+    plain copy. :func:`infopo.igpo.warm_start.tokenize_trajectories` turns them into SFT rows that train on the
+    model's turns only.
     """
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
     documents = list(lookup_corpus(num_countries, world_seed)["text"])
     countries = split_countries(world, split)
+    return Dataset.from_list([_trajectory(rng, world, documents, countries, two_hop_share) for _ in range(num_rows)])
+
+
+def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, two_hop_share: float = 0.5, num_countries: int = 400,
+                          world_seed: int = 0, split: str = "all") -> Dataset:
+    """Prompt/completion rows, one per turn of :func:`lookup_trajectories`' demonstrations: the history so far and the
+    next turn (text in, text out; for a whole-trajectory warm start see ``tokenize_trajectories``)."""
+    trajectories = lookup_trajectories(num_rows, seed, two_hop_share=two_hop_share, num_countries=num_countries,
+                                       world_seed=world_seed, split=split)
     rows = []
-    while len(rows) < num_rows:
-        country = rng.choice(countries)
-        facts = world[country]
-        if rng.random() < 0.5:
-            relation = rng.choice(("capital", "leader", "river"))
-            question = f"what is the {relation} of {country}?"
-            hops = [(f"{country} {relation}", f"{country} {relation} {facts[relation]}")]
-            answer = facts[relation]
-        else:
-            question = f"who is the mayor of the capital of {country}?"
-            hops = [(f"{country} capital", f"{country} capital {facts['capital']}"),
-                    (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}")]
-            answer = facts["mayor"]
-        history = question
-        for query, fact in hops:
-            turn = f" <search>{query}</search>"
+    for demo in trajectories:
+        history = demo["prompt"]
+        for turn, observation in zip(demo["turns"], demo["observations"] + [""], strict=True):
             rows.append({"prompt": history, "completion": turn})
-            history += turn + _observation(rng, fact, documents)
-        rows.append({"prompt": history, "completion": f" <answer>{answer}</answer>"})
-    return Dataset.from_list(rows[:num_rows])
+            history += turn + observation
+            if len(rows) == num_rows:
+                return Dataset.from_list(rows)
+    return Dataset.from_list(rows)

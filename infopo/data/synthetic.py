@@ -12,8 +12,9 @@ Tasks:
 - ``arithmetic_sft``: prompt/completion, the completion states the right result.
 - ``reversal_sft``: prompt/completion, "reverse: red cat blue" -> "blue cat red." (a second skill, to measure
   forgetting of the first).
-- ``lookup_questions`` / ``lookup_corpus``: the multi-hop lookup world of :mod:`infopo.data.lookup` (questions with
-  an ``answer`` column; the documents a search environment retrieves from).
+- ``lookup_questions`` / ``lookup_held_out_questions`` / ``lookup_trajectories`` / ``lookup_corpus``: the multi-hop
+  lookup world of :mod:`infopo.data.lookup` (questions with an ``answer`` column, about all or the held-out
+  countries; search demonstrations about the train countries; the documents a search environment retrieves from).
 """
 
 from __future__ import annotations
@@ -112,6 +113,22 @@ def lookup_questions_task(num_rows: int = 256, seed: int = 0, conversational: bo
     return lookup_questions(num_rows, seed, conversational)
 
 
+def lookup_held_out_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Questions about the lookup world's held-out countries (80% 2-hop): names a warm start on
+    ``lookup_trajectories`` never saw, so answering them means copying from retrieved text."""
+    from infopo.data.lookup import lookup_questions
+
+    return lookup_questions(num_rows, seed, conversational, two_hop_share=0.8, split="held_out")
+
+
+def lookup_trajectories_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Whole search demonstrations (prompt/turns/observations) about the train countries, 80% 2-hop; ``infopo sft``
+    trains on them as rollouts are tokenized, the model's turns only."""
+    from infopo.data.lookup import lookup_trajectories
+
+    return lookup_trajectories(num_rows, seed, two_hop_share=0.8, split="train")
+
+
 def lookup_corpus_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """The lookup world's documents (one per fact); the arguments do not change the world."""
     from infopo.data.lookup import lookup_corpus
@@ -125,6 +142,8 @@ SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
     "arithmetic_sft": arithmetic_sft,
     "reversal_sft": reversal_sft,
     "lookup_questions": lookup_questions_task,
+    "lookup_held_out_questions": lookup_held_out_questions_task,
+    "lookup_trajectories": lookup_trajectories_task,
     "lookup_corpus": lookup_corpus_task,
 }
 """Tasks by name; a recipe loads one with ``dataset_name: synthetic:<name>``."""

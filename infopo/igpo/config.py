@@ -36,6 +36,9 @@ class IGPOConfig(InfopoGRPOConfig):
     )
     search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
     search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call."})
+    max_observation_chars: int = field(
+        default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
+    )
 
     def __post_init__(self):
         super().__post_init__()

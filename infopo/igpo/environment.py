@@ -4,9 +4,12 @@ Protocol: ``reset(sample)`` starts an episode for one data set row; ``step(text)
 returns a :class:`Step` with the observation to append (None when the episode ended) and why it ended.
 
 :class:`SearchEnvironment`: the model searches with ``<search>query</search>`` and gets the top-k documents back
-as ``<information>...</information>``; ``<answer>...</answer>`` ends the episode. Retrieval is BM25 (the ``bm25s``
+as `` <information> doc . doc .</information>``; ``<answer>...</answer>`` ends the episode. An observation and each
+of its documents start with a space: for BPE tokenizers that is a token boundary, so the observation's tokens are
+the same whether it is tokenized alone (as the trainer does) or inside running text (as in demonstrations). Retrieval is BM25 (the ``bm25s``
 library). A search that raises or exceeds the time limit yields an error observation and the rollout goes on; the
-environment counts it.
+environment counts it (a hung search is abandoned to its thread; the next one gets a fresh worker). An observation
+longer than ``max_observation_chars`` is cut there (counted in ``truncations``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Step:
     answered: bool = False
     format_error: bool = False
     tool_error: bool = False
+    truncated: bool = False
 
 
 class Environment(Protocol):
@@ -88,19 +92,21 @@ class SearchEnvironment:
         information_tags: tuple[str, str] = ("<information>", "</information>"),
         answer_tags: tuple[str, str] = ("<answer>", "</answer>"),
         time_limit_s: float = 5.0,
+        max_observation_chars: int = 4000,
     ):
         import bm25s  # a dependency of infopo; imported here so that importing infopo stays light
 
         self.documents = load_corpus(corpus, text_column)
         self.top_k = min(top_k, len(self.documents))
         self.search_tags, self.information_tags, self.answer_tags = search_tags, information_tags, answer_tags
-        self.time_limit_s = time_limit_s
+        self.time_limit_s, self.max_observation_chars = time_limit_s, max_observation_chars
         self._bm25s = bm25s
         self.retriever = bm25s.BM25()
         self.retriever.index(bm25s.tokenize(self.documents, stopwords=None, show_progress=False), show_progress=False)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self.searches = 0
         self.tool_errors = 0
+        self.truncations = 0
 
     def reset(self, sample: dict) -> None:
         """Search needs no per-question state."""
@@ -127,8 +133,16 @@ class SearchEnvironment:
             documents = self._pool.submit(self.search, query).result(timeout=self.time_limit_s)
         except FutureTimeout:
             self.tool_errors += 1
-            return Step(f"{open_tag}error: search timed out after {self.time_limit_s} s{close_tag}", False, tool_error=True)
+            # the hung call keeps its worker thread: later searches get a fresh one instead of queueing behind it
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            return Step(f" {open_tag} error: search timed out after {self.time_limit_s} s{close_tag}", False, tool_error=True)
         except Exception as error:  # a failing tool is an observation, not a crash
             self.tool_errors += 1
-            return Step(f"{open_tag}error: {type(error).__name__}: {error}{close_tag}", False, tool_error=True)
-        return Step(open_tag + " ".join(f"{doc} ." for doc in documents) + close_tag, done=False)
+            return Step(f" {open_tag} error: {type(error).__name__}: {error}{close_tag}", False, tool_error=True)
+        body = "".join(f" {doc} ." for doc in documents)
+        truncated = len(body) > self.max_observation_chars
+        if truncated:
+            self.truncations += 1
+            body = body[: self.max_observation_chars] + " ..."
+        return Step(f" {open_tag}{body}{close_tag}", done=False, truncated=truncated)

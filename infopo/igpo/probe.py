@@ -9,6 +9,8 @@ values; several rollouts go into one padded batch, ``chunk_size`` rollouts at a 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -55,15 +57,20 @@ def _scored_logps(model, input_ids, positions, mask, rows, columns, targets):
 @torch.no_grad()
 def packed_answer_logps(
     model, trajectories: list[list[int]], boundaries: list[list[int]], answers: list[list[int]],
-    prefix_lengths: list[int], pad_token_id: int = 0, chunk_size: int = 16,
+    prefix_lengths: list[int], pad_token_id: int = 0, chunk_size: int = 16, num_forwards: int | None = None,
 ) -> list[torch.Tensor]:
     """For each rollout, a (turns, answer length) tensor of log pi(answer token | boundary prefix, earlier ones).
 
     ``answers[i]`` is the forcing prefix followed by the answer; its first ``prefix_lengths[i]`` tokens are context,
-    the rest are scored.
+    the rest are scored. ``num_forwards``: run one-token dummy forwards after the real ones up to this count, so that
+    every ZeRO-3 rank runs as many forwards as the busiest (see :func:`infopo.distributed.zero3_collectives_active`).
     """
     device = next(model.parameters()).device
     results: list[torch.Tensor] = []
+    for _ in range((num_forwards or 0) - math.ceil(len(trajectories) / chunk_size)):
+        one = torch.tensor([[pad_token_id]], device=device)
+        _scored_logps(model, one, torch.zeros_like(one), torch.ones((1, 1, 1, 1), dtype=torch.bool, device=device),
+                      torch.tensor([0], device=device), torch.tensor([0], device=device), one[0])
     for chunk_start in range(0, len(trajectories), chunk_size):
         chunk = range(chunk_start, min(chunk_start + chunk_size, len(trajectories)))
         packed = [pack_rollout(trajectories[i], boundaries[i], answers[i]) for i in chunk]

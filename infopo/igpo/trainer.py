@@ -12,9 +12,12 @@ per-token IGPO advantages of shape (B, T).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from infopo.data import load_named_dataset
+from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.scoring import encode_prompt
 from infopo.errors import InfopoConfigError
 from infopo.igpo.environment import SearchEnvironment
@@ -33,12 +36,17 @@ from infopo.igpo.rewards import (
 from infopo.trainers import InfopoGRPOTrainer
 
 
+PROBE_CHUNK = 16
+"""Rollouts per packed probe forward."""
+
+
 def build_environment(args) -> SearchEnvironment:
     """The search environment of an ``IGPOConfig``: its corpus, top-k and time limit."""
     corpus = args.corpus
     if corpus.startswith("synthetic:"):
         corpus = load_named_dataset(corpus)["train"]
-    return SearchEnvironment(corpus, top_k=args.search_top_k, time_limit_s=args.search_time_limit_s)
+    return SearchEnvironment(corpus, top_k=args.search_top_k, time_limit_s=args.search_time_limit_s,
+                             max_observation_chars=args.max_observation_chars)
 
 
 class IGPOTrainer(InfopoGRPOTrainer):
@@ -86,6 +94,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
         device = self.accelerator.device
         generated = self.model.generate(  # self.model is the unwrapped policy
             input_ids=input_ids.to(device), attention_mask=attention.to(device), do_sample=True,
+            synced_gpus=zero3_collectives_active(self.model),
             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or 0, max_new_tokens=args.max_turn_tokens,
             stop_strings=[self.environment.search_tags[1], self.environment.answer_tags[1]], tokenizer=tokenizer,
             eos_token_id=eos, pad_token_id=pad,
@@ -105,8 +114,13 @@ class IGPOTrainer(InfopoGRPOTrainer):
         env_masks = [[] for _ in prompts]
         spans = [[] for _ in prompts]
         answered, format_error, tool_errors = [False] * len(prompts), [False] * len(prompts), [0] * len(prompts)
+        truncated = [0] * len(prompts)
         active = list(range(len(prompts)))
+        synced = zero3_collectives_active(self.model)
         for turn in range(args.max_turns):
+            if synced and max_over_processes(len(active)) > 0 and not active:
+                self._generate_turn([[tokenizer.pad_token_id or 0]])  # ZeRO-3: keep step with the busier ranks
+                continue
             if not active:
                 break
             turns = self._generate_turn([prompt_ids[i] + completions[i] for i in active])
@@ -117,6 +131,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
                 env_masks[index] += [1] * len(generated)
                 step = self.environment.step(tokenizer.decode(generated, skip_special_tokens=True))
                 tool_errors[index] += step.tool_error
+                truncated[index] += getattr(step, "truncated", False)
                 if step.done:
                     answered[index], format_error[index] = step.answered, step.format_error
                     continue
@@ -135,7 +150,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
             answers.append(extract_answer(final_text, *self.environment.answer_tags) if answered[index] else None)
         rollouts = {"prompt_ids": prompt_ids, "completion_ids": completions, "env_mask": env_masks, "spans": spans,
                     "answer": answers, "format_error": [bad or not ok for bad, ok in zip(format_error, answered, strict=True)],
-                    "tool_errors": tool_errors}
+                    "tool_errors": tool_errors, "truncated": truncated}
         self._last_rollouts = rollouts
         return {"prompt_ids": rollouts["prompt_ids"], "completion_ids": rollouts["completion_ids"], "logprobs": None,
                 "env_mask": rollouts["env_mask"], "igpo_answer": rollouts["answer"],
@@ -161,8 +176,11 @@ class IGPOTrainer(InfopoGRPOTrainer):
             answers.append(answer_ids)
             prefix_lengths.append(prefix_length)
         pad = self.processing_class.pad_token_id or 0
-        logps = packed_answer_logps(self.model, trajectories, boundaries, answers,
-                                    prefix_lengths, pad)
+        forwards = None
+        if zero3_collectives_active(self.model):  # every rank runs as many probe forwards as the busiest
+            forwards = max_over_processes(math.ceil(len(rows) / PROBE_CHUNK))
+        logps = packed_answer_logps(self.model, trajectories, boundaries, answers, prefix_lengths, pad,
+                                    chunk_size=PROBE_CHUNK, num_forwards=forwards)
         return {index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
                 for index, values in zip(rows, logps, strict=True)}
 
@@ -206,17 +224,21 @@ class IGPOTrainer(InfopoGRPOTrainer):
         width = output["completion_ids"].shape[1]
         token_level, _ = token_advantages(advantages, rollouts["spans"], width)
         output["advantages"] = token_level.to(device=output["completion_ids"].device, dtype=torch.float32)
-        self._log_igpo(packed, probes, rollouts)
+        self._log_igpo(packed, probes, rollouts, inputs)
         return output
 
-    def _log_igpo(self, packed: TurnRewards, probes: list[torch.Tensor], rollouts: dict) -> None:
+    def _log_igpo(self, packed: TurnRewards, probes: list[torch.Tensor], rollouts: dict, inputs: list[dict]) -> None:
         mode = "train" if self.model.training else "eval"
         gains = packed.values[~packed.is_final()]
         metrics = {
             "igpo/turns": sum(len(s) for s in rollouts["spans"]) / len(rollouts["spans"]),
             "igpo/format_error_frac": sum(rollouts["format_error"]) / len(rollouts["spans"]),
             "igpo/tool_error_frac": sum(rollouts["tool_errors"]) / max(1, sum(len(s) for s in rollouts["spans"])),
+            "igpo/truncated_frac": sum(rollouts["truncated"]) / max(1, sum(len(s) for s in rollouts["spans"])),
             "igpo/outcome": packed.values[packed.is_final()].mean().item(),
+            "igpo/success": sum(not bad and self._outcome(answer, str(row[self.args.answer_column])) == 1.0
+                                for answer, bad, row in zip(rollouts["answer"], rollouts["format_error"], inputs,
+                                                            strict=True)) / len(inputs),
         }
         if gains.numel():
             metrics["igpo/info_gain"] = gains.mean().item()

@@ -84,6 +84,19 @@ def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
     assert "igpo" in (tmp_path / "igpo" / "README.md").read_text().split("---")[1]
 
 
+def test_gainrl_schedules_igpo_questions(tmp_path, warm_model):
+    """GAIN-RL in IGPO: the sampler draws M questions per epoch, acc comes from IGPO's outcome reward."""
+    config = _config(tmp_path, max_steps=4, gainrl_samples_per_epoch=4, gainrl_order="length")
+    trainer = IGPOTrainer(model=warm_model, args=config, train_dataset=lookup_questions(16, seed=3))
+    trainer.train()
+    logs = trainer.state.log_history
+    assert sum("gainrl/delta" in entry for entry in logs) == 2  # 4 questions x 4 rollouts / 8 per step: 2 epochs
+    assert all(0.0 <= entry["gainrl/acc"] <= 1.0 for entry in logs if "gainrl/acc" in entry)
+    assert all(-1.0 <= entry["gainrl/angle"] <= 1.0 for entry in logs if "gainrl/angle" in entry)
+    assert trainer.gainrl_state.epoch == 2
+    assert trainer.gainrl_state.mu == pytest.approx(sum(e["gainrl/delta"] for e in logs if "gainrl/delta" in e))
+
+
 def test_bad_input_is_refused_before_training(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="needs the answer column 'answer'"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path), train_dataset=Dataset.from_dict({"prompt": ["q"]}))

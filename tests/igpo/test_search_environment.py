@@ -35,7 +35,7 @@ def test_world_is_deterministic_and_questions_are_answerable_from_the_corpus():
 def test_search_returns_the_fact_and_answer_ends_the_episode(environment):
     country, facts = next(iter(lookup_world().items()))
     step = environment.step(f"I should look it up. <search>{country} capital</search>")
-    assert not step.done and step.observation.startswith("<information>") and step.observation.endswith("</information>")
+    assert not step.done and step.observation.startswith(" <information> ") and step.observation.endswith("</information>")
     assert f"{country} capital {facts['capital']}" in step.observation
     assert step.observation.count(" .") == 3  # top-3 documents
     finished = environment.step(f"<answer>{facts['capital']}</answer>")
@@ -64,6 +64,30 @@ def test_failing_and_slow_tools_become_error_observations(environment, monkeypat
     assert environment.tool_errors == errors + 2
 
 
+def test_a_hung_search_does_not_block_later_ones_and_huge_output_is_cut(monkeypatch):
+    environment = SearchEnvironment(["short fact", "y " * 5000], top_k=2, time_limit_s=0.2, max_observation_chars=300)
+    release = __import__("threading").Event()
+    calls = []
+
+    def hangs_once(query):
+        calls.append(query)
+        if len(calls) == 1:
+            release.wait(10)  # hangs far past the time limit
+        return ["short fact"]
+
+    monkeypatch.setattr(environment, "search", hangs_once)
+    assert environment.step("<search>first</search>").tool_error
+    started = time.perf_counter()
+    step = environment.step("<search>second</search>")
+    assert not step.tool_error and "short fact" in step.observation  # a fresh worker, not queued behind the hang
+    assert time.perf_counter() - started < 0.2
+    release.set()
+    monkeypatch.undo()
+    huge = environment.step("<search>y</search>")
+    assert huge.truncated and len(huge.observation) < 350 and huge.observation.endswith(" ...</information>")
+    assert environment.truncations == 1
+
+
 def test_corpus_errors_are_named(tmp_path):
     with pytest.raises(InfopoConfigError, match="corpus file not found"):
         load_corpus(tmp_path / "missing.jsonl")
@@ -87,7 +111,7 @@ def test_entity_splits_are_disjoint_and_respected():
 
     world = lookup_world()
     train, held_out = set(split_countries(world, "train")), set(split_countries(world, "held_out"))
-    assert not train & held_out and len(train) == 70 and len(held_out) == 30
+    assert not train & held_out and len(train) == 280 and len(held_out) == 120
     for row in lookup_questions(30, seed=2, split="held_out"):
         assert any(country in row["prompt"] or world[country]["capital"] in row["prompt"] for country in held_out)
     demos = " ".join(lookup_demonstrations(60, seed=2, split="train")["prompt"])

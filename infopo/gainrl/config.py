@@ -1,0 +1,72 @@
+"""GAIN-RL fields of the GRPO and IGPO configs (``InfopoGRPOConfig``, ``IGPOConfig``). Off unless M is set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ORDERS = ("angle", "length", "random")
+
+
+@dataclass
+class GainRLArguments:
+    """Angle-concentration data scheduling (GAIN-RL, arXiv 2506.02281).
+
+    Setting ``gainrl_samples_per_epoch`` (M) replaces GRPO's uniform sampler: prompts are ranked once (by angle
+    score, by length or at random), each epoch draws M of them by a Gaussian over ranks centred at mu, and after the
+    epoch mu moves by ``gainrl_step * (tanh(alpha * (acc - target_acc)) + tanh(alpha * angle))``, clipped. Defaults
+    scale the official values (sigma 1000, step 500, clip [0, 1000] for N of about 7500) to the data set size N.
+    """
+
+    gainrl_samples_per_epoch: int | None = field(
+        default=None, metadata={"help": "M: prompts drawn per epoch; setting it turns GAIN-RL on."}
+    )
+    gainrl_order: str = field(
+        default="angle", metadata={"help": "Ranking: 'angle' (score, highest first), 'length' (shortest first) or 'random'."}
+    )
+    gainrl_scores: str | None = field(
+        default=None,
+        metadata={"help": "Score file from `infopo gainrl score`; without it the policy scores the prompts at start-up."},
+    )
+    gainrl_sigma: float | None = field(
+        default=None, metadata={"help": "Width of the Gaussian over ranks, in ranks (default 0.13 * N)."}
+    )
+    gainrl_mu: float = field(default=0.0, metadata={"help": "Initial centre of the Gaussian, in ranks."})
+    gainrl_step: float | None = field(
+        default=None, metadata={"help": "n: size of a full update of mu, in ranks (default N / 15, i.e. 500 for 7500)."}
+    )
+    gainrl_alpha: float = field(default=2.0, metadata={"help": "Slope of the tanh in the update of mu."})
+    gainrl_target_acc: float = field(
+        default=0.5, metadata={"help": "beta: accuracy at which the accuracy term of the update is zero."}
+    )
+    gainrl_max_delta: float | None = field(
+        default=None, metadata={"help": "Upper clip of an update of mu (default 2 * step); the lower clip is gainrl_min_delta."}
+    )
+    gainrl_min_delta: float = field(default=0.0, metadata={"help": "Lower clip of an update of mu (0: mu never moves back)."})
+    gainrl_success_threshold: float = field(
+        default=0.5, metadata={"help": "A rollout succeeds when its total reward is above this; acc is the epoch's success rate."}
+    )
+    gainrl_layer: int = field(
+        default=-1, metadata={"help": "Decoder layer whose MLP input gives the hidden states (negative: from the end)."}
+    )
+    gainrl_inter_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the question-template term of the offline score (paper 1, official code 8)."}
+    )
+
+    @property
+    def gainrl_enabled(self) -> bool:
+        return self.gainrl_samples_per_epoch is not None
+
+    def check_gainrl(self) -> None:
+        """Checks that need no data set (the rest happens when the trainer sees it)."""
+        if not self.gainrl_enabled:
+            return
+        if self.gainrl_samples_per_epoch < 1:
+            raise ValueError(f"gainrl_samples_per_epoch must be at least 1, got {self.gainrl_samples_per_epoch}")
+        if self.gainrl_order not in ORDERS:
+            raise ValueError(f"gainrl_order must be one of {', '.join(ORDERS)}, got {self.gainrl_order!r}")
+        for name in ("gainrl_sigma", "gainrl_step"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.gainrl_max_delta is not None and self.gainrl_max_delta < self.gainrl_min_delta:
+            raise ValueError("gainrl_max_delta must be at least gainrl_min_delta")

@@ -1,0 +1,216 @@
+"""GAIN-RL in GRPO and IGPO: the sampler, the online angle from the training forward, and the update of mu.
+
+``GainRLTrainerMixin`` sits in front of TRL's ``GRPOTrainer`` (through ``InfopoGRPOTrainer``; ``IGPOTrainer`` inherits
+it) and is a no-op unless ``gainrl_samples_per_epoch`` is set. Then:
+
+- ranking: from ``gainrl_scores`` (a file of ``infopo gainrl score``, checked against the data set), or scored by the
+  policy at start-up; or by prompt length, or a seeded permutation (``gainrl_order``);
+- ``_get_train_sampler`` returns a :class:`~infopo.gainrl.sampler.GainRLSampler`;
+- two forward hooks on the policy compute the online angle concentration of prompt + completion during
+  ``compute_loss`` only (the training forward; no extra pass): one records the attention mask, one the input of the
+  configured layer's MLP;
+- ``_calculate_rewards`` (already gathered over processes by TRL) counts successes: total reward above
+  ``gainrl_success_threshold``;
+- :class:`GainRLCallback` sums the angle over processes every step, applies the update at the end of each epoch, logs
+  ``gainrl/*``; the state goes into every checkpoint before it is marked complete and is read back on resume
+  (:class:`~infopo.checkpoints.InfopoCheckpointMixin`'s hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from infopo.errors import InfopoConfigError
+from infopo.gainrl.sampler import GainRLSampler, GainRLState
+from infopo.gainrl.schedule import update_center
+from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
+from infopo.gainrl.signals import angle_concentration
+
+
+def load_scores(path: str, prompts: list) -> list[float]:
+    """Scores from an ``infopo gainrl score`` file, refused when it was made for other prompts."""
+    file = Path(path)
+    if not file.is_file():
+        raise InfopoConfigError(f"gainrl_scores file not found: {file}")
+    try:
+        saved = json.loads(file.read_text())
+        scores, fingerprint = saved["scores"], saved["fingerprint"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise InfopoConfigError(f"{file} is not a score file of `infopo gainrl score` ({error})") from None
+    if len(scores) != len(prompts) or fingerprint != prompts_fingerprint(prompts):
+        raise InfopoConfigError(f"{file} was scored on other prompts ({len(scores)} prompts, fingerprint "
+                                f"{fingerprint}) than this training set ({len(prompts)} prompts, fingerprint "
+                                f"{prompts_fingerprint(prompts)})")
+    return scores
+
+
+class GainRLCallback(TrainerCallback):
+    """Per step: gather the angle; per epoch: update mu."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        trainer, schedule = self.trainer, self.trainer.gainrl_state
+        local = torch.tensor(trainer._gainrl_angle_sums, dtype=torch.float64, device=trainer.accelerator.device)
+        angle_sum, angle_count = trainer.accelerator.reduce(local, reduction="sum").tolist()
+        trainer._gainrl_angle_sums = [0.0, 0.0]
+        schedule.angle_sum += angle_sum
+        schedule.angle_count += int(angle_count)
+        metrics = trainer._metrics["train"]
+        if angle_count:
+            metrics["gainrl/angle"].append(angle_sum / angle_count)
+        metrics["gainrl/mu"].append(schedule.mu)
+        metrics["gainrl/rank_mean"].append(schedule.rank_mean)
+        if state.epoch is not None and state.epoch >= schedule.epoch + 1 - 1e-6:
+            self._end_epoch(args, schedule, metrics)
+
+    @staticmethod
+    def _end_epoch(args, schedule: GainRLState, metrics) -> None:
+        acc = schedule.success_sum / schedule.success_count if schedule.success_count else 0.0
+        angle = schedule.angle_sum / schedule.angle_count if schedule.angle_count else 0.0
+        n = args.gainrl_step_resolved
+        schedule.mu, delta = update_center(schedule.mu, acc, angle, step=n, alpha=args.gainrl_alpha,
+                                           target_acc=args.gainrl_target_acc,
+                                           clip=(args.gainrl_min_delta, args.gainrl_max_delta_resolved))
+        metrics["gainrl/acc"].append(acc)
+        metrics["gainrl/delta"].append(delta)
+        schedule.epoch += 1
+        schedule.success_sum = schedule.angle_sum = 0.0
+        schedule.success_count = schedule.angle_count = 0
+
+class GainRLTrainerMixin:
+    """Applies the ``gainrl_*`` fields of a GRPO/IGPO config; a no-op when ``gainrl_samples_per_epoch`` is unset."""
+
+    gainrl_state: GainRLState | None = None
+    gainrl_ranked: list[int] | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.args
+        if not getattr(config, "gainrl_enabled", False):
+            return
+        if self.train_dataset is None or not hasattr(self.train_dataset, "__len__"):
+            raise InfopoConfigError("GAIN-RL needs a map-style train_dataset (it ranks every prompt)")
+        n = len(self.train_dataset)
+        if config.gainrl_samples_per_epoch > n:
+            raise InfopoConfigError(f"gainrl_samples_per_epoch={config.gainrl_samples_per_epoch} is larger than the "
+                                    f"training set ({n} prompts)")
+        config.gainrl_sigma_resolved = config.gainrl_sigma or 0.13 * n
+        config.gainrl_step_resolved = config.gainrl_step or n / 15
+        config.gainrl_max_delta_resolved = (config.gainrl_max_delta if config.gainrl_max_delta is not None
+                                            else 2 * config.gainrl_step_resolved)
+        self._gainrl_module = hooked_module(self.model, config.gainrl_layer)  # checks the layer before training
+        self.gainrl_ranked = self._gainrl_ranking()
+        self.gainrl_state = GainRLState(mu=config.gainrl_mu)
+        self._get_train_sampler()  # checks M against the generation batch now, not when training starts
+        self._gainrl_recording = False
+        self._gainrl_mask: torch.Tensor | None = None
+        self._gainrl_angle_sums = [0.0, 0.0]
+        self.model.register_forward_pre_hook(self._gainrl_record_mask, with_kwargs=True)
+        self._gainrl_module.register_forward_pre_hook(self._gainrl_record_angle)
+        self.add_callback(GainRLCallback(self))
+
+    def _gainrl_ranking(self) -> list[int]:
+        config, prompts = self.args, list(self.train_dataset["prompt"])
+        if config.gainrl_order == "random":
+            order = list(range(len(prompts)))
+            random.Random(config.seed).shuffle(order)
+            return order
+        if config.gainrl_order == "length":
+            lengths = [len(prompt_token_masks(self.processing_class, prompt)[0]) for prompt in prompts]
+            return sorted(range(len(prompts)), key=lengths.__getitem__)
+        if config.gainrl_scores is not None:
+            return ranks_by_score(load_scores(config.gainrl_scores, prompts))
+        if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+            raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score`) and pass gainrl_scores")
+        was_training = self.model.training
+        self.model.eval()
+        scores = score_prompts(self.model, self.processing_class, prompts, layer=config.gainrl_layer,
+                               inter_weight=config.gainrl_inter_weight)["scores"]
+        self.model.train(was_training)
+        return ranks_by_score(scores)
+
+    # ---- sampler --------------------------------------------------------------------------------------------
+
+    def _get_train_sampler(self, dataset=None):
+        if self.gainrl_state is None:
+            return super()._get_train_sampler(dataset)
+        args = self.args
+        return GainRLSampler(self.gainrl_ranked, args.gainrl_samples_per_epoch, args.gainrl_sigma_resolved,
+                             self.gainrl_state, args.seed, mini_repeat_count=self.num_generations,
+                             batch_size=args.generation_batch_size // self.num_generations,
+                             repeat_count=self.num_iterations * args.steps_per_generation)
+
+    # ---- online angle ---------------------------------------------------------------------------------------
+
+    def _gainrl_record_mask(self, _module, _args, kwargs):
+        if self._gainrl_recording:
+            self._gainrl_mask = kwargs.get("attention_mask")
+
+    @torch.no_grad()
+    def _gainrl_record_angle(self, _module, args):
+        if not self._gainrl_recording or self._gainrl_mask is None:
+            return
+        hidden = args[0]
+        if hidden.shape[:2] != self._gainrl_mask.shape:
+            return  # padding-free / packed layouts carry no per-row mask to pair with
+        angles = angle_concentration(hidden.detach(), self._gainrl_mask)
+        self._gainrl_angle_sums[0] += angles.sum().item()
+        self._gainrl_angle_sums[1] += angles.numel()
+
+    @contextmanager
+    def _gainrl_recording_on(self):
+        self._gainrl_recording = True
+        try:
+            yield
+        finally:
+            self._gainrl_recording, self._gainrl_mask = False, None
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        if self.gainrl_state is None:
+            return super().compute_loss(model, inputs, *args, **kwargs)
+        with self._gainrl_recording_on():
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    # ---- accuracy -------------------------------------------------------------------------------------------
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.gainrl_state is not None and self.model.training:
+            total = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+            finite = torch.isfinite(total)
+            self.gainrl_state.success_sum += (total[finite] > self.args.gainrl_success_threshold).sum().item()
+            self.gainrl_state.success_count += int(finite.sum().item())
+        return rewards_per_func
+
+    # ---- checkpoints (InfopoCheckpointMixin's hooks) ---------------------------------------------------------
+
+    def _save_extra_state(self, folder):
+        super()._save_extra_state(folder)
+        if self.gainrl_state is not None:
+            self.gainrl_state.save(folder)
+
+    def _load_extra_state(self, folder):
+        super()._load_extra_state(folder)
+        if self.gainrl_state is not None:
+            self.gainrl_state.load(folder)
+
+    def _card_sections(self) -> list[tuple[str, str]]:
+        sections = super()._card_sections()
+        if self.gainrl_state is not None:
+            args = self.args
+            sections.append(("GAIN-RL data schedule", (
+                f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
+                f"over ranks (sigma {args.gainrl_sigma_resolved:g}), centre moved by accuracy and angle concentration "
+                f"(step {args.gainrl_step_resolved:g}, alpha {args.gainrl_alpha:g}, target accuracy "
+                f"{args.gainrl_target_acc:g}). Final centre mu = {self.gainrl_state.mu:g} after "
+                f"{self.gainrl_state.epoch} epochs ([GAIN-RL](https://arxiv.org/abs/2506.02281))."
+            )))
+        return sections

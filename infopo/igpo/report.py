@@ -1,0 +1,48 @@
+"""IGPO's training curves from a trainer's log history: a printed table and a PNG (the command line writes both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CURVES = {"igpo/success": "success", "igpo/outcome": "outcome", "igpo/info_gain": "info gain",
+          "igpo/probe_last": "probe (last)", "igpo/turns": "turns"}
+"""Logged metrics shown, and their column titles."""
+
+
+def curve_rows(log_history: list[dict]) -> list[dict]:
+    """One row per training log that carries IGPO metrics: the step and the values of :data:`CURVES`."""
+    return [{"step": entry["step"], **{key: entry[key] for key in CURVES if key in entry}}
+            for entry in log_history if "igpo/outcome" in entry]
+
+
+def format_curves(rows: list[dict]) -> str:
+    """A plain-text table of the rows."""
+    lines = ["step  " + "  ".join(f"{title:>12}" for title in CURVES.values())]
+    for row in rows:
+        cells = [f"{row[key]:12.3f}" if key in row else f"{'-':>12}" for key in CURVES]
+        lines.append(f"{row['step']:>4}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def plot_curves(rows: list[dict], path: str | Path) -> Path:
+    """Success, outcome and mean information gain against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    steps = [row["step"] for row in rows]
+    for key in ("igpo/success", "igpo/outcome"):
+        left.plot(steps, [row.get(key, float("nan")) for row in rows], marker="o", label=CURVES[key])
+    left.set_xlabel("step")
+    left.set_title("rollouts (train batch)")
+    left.legend()
+    right.plot(steps, [row.get("igpo/info_gain", float("nan")) for row in rows], marker="o", color="tab:green")
+    right.axhline(0.0, color="grey", linewidth=0.8)
+    right.set_xlabel("step")
+    right.set_title("mean information gain per search turn")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
