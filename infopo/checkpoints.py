@@ -3,8 +3,9 @@
 transformers writes ``checkpoint-N`` in place, so a process killed while it writes leaves a folder that
 ``get_last_checkpoint`` would pick and that resumes wrong (without ``trainer_state.json`` the Trainer silently starts
 from step 0). infopo's trainers write ``infopo_complete.json`` into a checkpoint after every file of every rank is
-there (extra state such as GAIN-RL's first), and ``train(resume_from_checkpoint=True)`` takes the newest checkpoint
-that has it. A path given explicitly must be complete too.
+there (extra state such as GAIN-RL's first), and only then rotates old checkpoints away and uploads (``hub_strategy``),
+so the last complete checkpoint survives a crash and a pushed one is complete; ``train(resume_from_checkpoint=True)``
+takes the newest checkpoint that has the marker. A path given explicitly must be complete too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import os
 import re
 from pathlib import Path
+
+from transformers.trainer_utils import rotate_checkpoints
 
 from infopo.errors import InfopoConfigError
 
@@ -50,13 +53,25 @@ class InfopoCheckpointMixin:
         """Read the method state back from checkpoint ``folder`` before training resumes."""
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-        if self.is_world_process_zero():
+        args = self.args
+        limit, push = args.save_total_limit, args.push_to_hub
+        args.save_total_limit, args.push_to_hub = None, False  # rotation and upload wait until the folder is complete
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            args.save_total_limit, args.push_to_hub = limit, push
+        run_dir = self._get_output_dir(trial=trial)
+        folder = Path(run_dir) / f"checkpoint-{self.state.global_step}"
+        if args.should_save:
             self._save_extra_state(folder)
         self.accelerator.wait_for_everyone()  # every rank's shards are written
-        if self.is_world_process_zero():
+        if args.should_save:
             (folder / MARKER).write_text(json.dumps({"global_step": self.state.global_step}))
+        if push:
+            self._push_from_checkpoint(str(folder))
+        if args.should_save:
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
 
     def train(self, resume_from_checkpoint=None, *args, **kwargs):
         if resume_from_checkpoint not in (None, False):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from infopo.distributed import zero3_collectives_active
+
 
 def encode_prompt(tokenizer, prompt) -> list[int]:
     """Token ids of a prompt: a string as is, a message list through the chat template with a generation prompt."""
@@ -64,5 +66,6 @@ def sample_completions(model, prompt_ids: list[int], k: int, max_new_tokens: int
     sequences = model.generate(
         input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
         num_return_sequences=k, max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+        synced_gpus=zero3_collectives_active(model),  # ZeRO-3 ranks keep stepping until every rank's samples end
     )
     return sequences, completion_mask(sequences[:, prompt.shape[1] :], eos_token_id)

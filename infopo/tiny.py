@@ -143,7 +143,12 @@ def save_tiny(path: str | os.PathLike, arch: str = "qwen2", seed: int = 0, **ove
     model.config.architectures = [type(model).__name__]
     model.config.save_pretrained(path)
     model.generation_config.save_pretrained(path)
-    safetensors.torch.save_model(model, str(path / "model.safetensors"), metadata={"format": "pt"})
+    tensors, seen = {}, set()
+    for name, tensor in model.state_dict().items():  # tied weights once, under their first name, as transformers does
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            tensors[name] = tensor.contiguous()
+    safetensors.torch.save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
     return path
 
 

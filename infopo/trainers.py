@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 
+import torch
 import trl
 
 from infopo.checkpoints import InfopoCheckpointMixin
+from infopo.errors import InfopoConfigError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.model_card import build_model_card, final_metrics
@@ -82,3 +84,14 @@ class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, 
 
     infopo_method = "grpo"
     _tag_names = ["trl", "grpo", "infopo"]
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        """TRL's rewards (None becomes NaN and is skipped by its nansum), refusing infinite ones, which would turn
+        every advantage of their group into NaN."""
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        infinite = torch.isinf(rewards).any(dim=0)
+        if infinite.any():
+            names = [self.reward_func_names[i] for i in infinite.nonzero().flatten().tolist()]
+            raise InfopoConfigError(f"reward function(s) {', '.join(names)} returned an infinite reward; return a "
+                                    "finite value, or None to leave a completion out of that function's reward")
+        return rewards

@@ -56,3 +56,10 @@ def test_resume_skips_an_unfinished_save_and_matches_the_uninterrupted_run(tmp_p
 def test_nothing_to_resume_is_a_clear_error(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="no complete checkpoint"):
         sft(tiny_qwen2, tmp_path / "empty").train(resume_from_checkpoint=True)
+
+
+def test_rotation_keeps_the_newest_complete_checkpoint(tmp_path, tiny_qwen2):
+    trainer = sft(tiny_qwen2, tmp_path / "rotated", save_total_limit=1)
+    trainer.train()
+    left = sorted(path.name for path in (tmp_path / "rotated").glob("checkpoint-*"))
+    assert left == ["checkpoint-6"] and (tmp_path / "rotated" / "checkpoint-6" / MARKER).is_file()

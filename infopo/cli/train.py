@@ -133,7 +133,10 @@ def run_training(command: TrainingCommand, argv: list[str]):
     trainer.recipe = recipe
     trainer.base_model_name = model_args.model_name_or_path
     trainer.dataset_name = script_args.dataset_name
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("true", "last"):
+        resume = True  # the last complete checkpoint in output_dir (infopo.checkpoints)
+    trainer.train(resume_from_checkpoint=resume)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)  # saves, writes the card, uploads the folder
     else:

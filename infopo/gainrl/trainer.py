@@ -24,13 +24,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from accelerate.utils import broadcast_object_list
 from transformers import TrainerCallback
+from transformers.utils import logging
 
 from infopo.errors import InfopoConfigError
 from infopo.gainrl.sampler import GainRLSampler, GainRLState
 from infopo.gainrl.schedule import update_center
 from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
 from infopo.gainrl.signals import angle_concentration
+
+logger = logging.get_logger(__name__)
 
 
 def load_scores(path: str, prompts: list) -> list[float]:
@@ -113,6 +117,7 @@ class GainRLTrainerMixin:
         self._gainrl_recording = False
         self._gainrl_mask: torch.Tensor | None = None
         self._gainrl_angle_sums = [0.0, 0.0]
+        self._gainrl_warned = False
         self.model.register_forward_pre_hook(self._gainrl_record_mask, with_kwargs=True)
         self._gainrl_module.register_forward_pre_hook(self._gainrl_record_angle)
         self.add_callback(GainRLCallback(self))
@@ -130,12 +135,15 @@ class GainRLTrainerMixin:
             return ranks_by_score(load_scores(config.gainrl_scores, prompts))
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
             raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score`) and pass gainrl_scores")
-        was_training = self.model.training
-        self.model.eval()
-        scores = score_prompts(self.model, self.processing_class, prompts, layer=config.gainrl_layer,
-                               inter_weight=config.gainrl_inter_weight)["scores"]
-        self.model.train(was_training)
-        return ranks_by_score(scores)
+        ranking = [None]
+        if self.accelerator.is_main_process:  # one ranking for all: scores may differ in the last bits across devices
+            was_training = self.model.training
+            self.model.eval()
+            scores = score_prompts(self.model, self.processing_class, prompts, layer=config.gainrl_layer,
+                                   inter_weight=config.gainrl_inter_weight)["scores"]
+            self.model.train(was_training)
+            ranking = [ranks_by_score(scores)]
+        return broadcast_object_list(ranking, from_process=0)[0]
 
     # ---- sampler --------------------------------------------------------------------------------------------
 
@@ -160,7 +168,11 @@ class GainRLTrainerMixin:
             return
         hidden = args[0]
         if hidden.shape[:2] != self._gainrl_mask.shape:
-            return  # padding-free / packed layouts carry no per-row mask to pair with
+            if not self._gainrl_warned:  # padding-free / packed layouts carry no per-row mask to pair with
+                logger.warning("GAIN-RL: hidden states %s do not match the attention mask %s; no online angle",
+                               tuple(hidden.shape), tuple(self._gainrl_mask.shape))
+                self._gainrl_warned = True
+            return
         angles = angle_concentration(hidden.detach(), self._gainrl_mask)
         self._gainrl_angle_sums[0] += angles.sum().item()
         self._gainrl_angle_sums[1] += angles.numel()
@@ -174,7 +186,7 @@ class GainRLTrainerMixin:
             self._gainrl_recording, self._gainrl_mask = False, None
 
     def compute_loss(self, model, inputs, *args, **kwargs):
-        if self.gainrl_state is None:
+        if self.gainrl_state is None or not self.model.training:  # evaluation forwards do not count
             return super().compute_loss(model, inputs, *args, **kwargs)
         with self._gainrl_recording_on():
             return super().compute_loss(model, inputs, *args, **kwargs)

@@ -30,6 +30,17 @@ def pack_rollout(trajectory: list[int], boundaries: list[int], answer: list[int]
     return input_ids, positions, allowed
 
 
+def additive_mask(allowed: torch.Tensor, model) -> torch.Tensor:
+    """(B, 1, L, L) float mask in the model's dtype: 0 where attention is allowed, the dtype's minimum elsewhere.
+
+    transformers passes a 4-D mask through to the attention kernel as it is; SDPA reads a boolean one correctly, but
+    eager attention adds it to the scores, so only the additive form is right for both.
+    """
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    return mask[:, None].to(next(model.parameters()).device)
+
+
 def _answer_positions(trajectories, boundaries, answers, prefix_lengths, chunk):
     """(row, position, target token, rollout index, turn) of every scored answer token of a chunk."""
     entries = []
@@ -69,7 +80,7 @@ def packed_answer_logps(
     results: list[torch.Tensor] = []
     for _ in range((num_forwards or 0) - math.ceil(len(trajectories) / chunk_size)):
         one = torch.tensor([[pad_token_id]], device=device)
-        _scored_logps(model, one, torch.zeros_like(one), torch.ones((1, 1, 1, 1), dtype=torch.bool, device=device),
+        _scored_logps(model, one, torch.zeros_like(one), additive_mask(torch.ones((1, 1, 1), dtype=torch.bool), model),
                       torch.tensor([0], device=device), torch.tensor([0], device=device), one[0])
     for chunk_start in range(0, len(trajectories), chunk_size):
         chunk = range(chunk_start, min(chunk_start + chunk_size, len(trajectories)))
@@ -84,7 +95,7 @@ def packed_answer_logps(
             allowed[row, :size, :size] = mask
         entries = _answer_positions(trajectories, boundaries, answers, prefix_lengths, chunk)
         rows, columns, targets, _, _ = (torch.tensor(values) for values in zip(*entries, strict=True))
-        scored = _scored_logps(model, input_ids.to(device), positions.to(device), allowed[:, None].to(device),
+        scored = _scored_logps(model, input_ids.to(device), positions.to(device), additive_mask(allowed, model),
                                rows.to(device), columns.to(device), targets.to(device)).cpu()
         for index in chunk:
             turns, length = len(boundaries[index]), len(answers[index]) - prefix_lengths[index]

@@ -63,6 +63,10 @@ class IGPOTrainer(InfopoGRPOTrainer):
         train_dataset = kwargs.get("train_dataset")
         if train_dataset is not None:
             self._check_answers(train_dataset, config.answer_column)
+        attention = (config.model_init_kwargs or {}).get("attn_implementation") or ""
+        if "flash" in str(attention):
+            raise InfopoConfigError("IGPO's packed probe needs a 4-D attention mask, which flash attention ignores: "
+                                    "use attn_implementation sdpa or eager")
         self.environment = environment if environment is not None else build_environment(config)
         self._last_rollouts: dict = {}
         kwargs["rollout_func"] = self._rollout
@@ -198,7 +202,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         rollouts = self._last_rollouts
-        group_size = self.num_generations
+        group_size = self.num_generations if self.model.training else self.num_generations_eval
         if len(inputs) % group_size:
             raise InfopoConfigError(
                 f"IGPO normalises within groups of {group_size} rollouts, but this process got {len(inputs)}; make "
@@ -240,11 +244,12 @@ class IGPOTrainer(InfopoGRPOTrainer):
                                 for answer, bad, row in zip(rollouts["answer"], rollouts["format_error"], inputs,
                                                             strict=True)) / len(inputs),
         }
-        if gains.numel():
-            metrics["igpo/info_gain"] = gains.mean().item()
-        if probes:
-            metrics["igpo/probe_first"] = torch.stack([p[0] for p in probes]).mean().item()
-            metrics["igpo/probe_last"] = torch.stack([p[-1] for p in probes]).mean().item()
-        gathered = self.accelerator.gather_for_metrics(torch.tensor([list(metrics.values())], device=self.accelerator.device))
-        for key, value in zip(metrics, gathered.mean(0).tolist(), strict=True):
-            self._metrics[mode][key].append(value)
+        nan = float("nan")  # every rank sends every key, so the gather lines up; a rank without any sends NaN
+        metrics["igpo/info_gain"] = gains.mean().item() if gains.numel() else nan
+        metrics["igpo/probe_first"] = torch.stack([p[0] for p in probes]).mean().item() if probes else nan
+        metrics["igpo/probe_last"] = torch.stack([p[-1] for p in probes]).mean().item() if probes else nan
+        local = torch.tensor([list(metrics.values())], dtype=torch.float64, device=self.accelerator.device)
+        gathered = self.accelerator.gather_for_metrics(local).nanmean(0)
+        for key, value in zip(metrics, gathered.tolist(), strict=True):
+            if value == value:  # not NaN: some rank had it
+                self._metrics[mode][key].append(value)

@@ -65,7 +65,7 @@ def online_overhead(rounds: int) -> None:
 
         def step(record: bool):
             trainer._gainrl_recording_on = original if record else _no_recording
-            trainer.training_step(trainer.model, dict(batch))
+            trainer.compute_loss(trainer.model, batch).backward()
             trainer.optimizer.step()
             trainer.optimizer.zero_grad()
 

@@ -6,6 +6,7 @@ every seed and arm.
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -56,3 +57,19 @@ def plot_arms(curves: dict[str, list], path: str | Path, xlabel: str, ylabel: st
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def start_and_target(curves: dict[str, list], gain: float) -> tuple[float, float]:
+    """The mean value at the first evaluation over every arm and seed, and that plus ``gain``."""
+    start = statistics.mean(curve[0][1] for arm_curves in curves.values() for curve in arm_curves)
+    return start, start + gain
+
+
+def write_report(out: Path, name: str, title: str, intro: str, curves: dict[str, list], payload, *, value_name: str,
+                 xlabel: str, ylabel: str, target: float) -> None:
+    """``name``.md (the intro and :func:`arm_table`), ``name``.json (``payload``) and ``name``.png; prints the table."""
+    text = "\n".join([f"# {title}", "", intro, "", *arm_table(curves, value_name, target)]) + "\n"
+    (out / f"{name}.md").write_text(text)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    plot_arms(curves, out / f"{name}.png", xlabel, ylabel, target)
+    print(text)

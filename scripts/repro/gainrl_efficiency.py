@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from infopo.data.synthetic import arithmetic_prompts, arithmetic_sft
 from infopo.gainrl.scoring import score_prompts, spearman
 from infopo.rewards import answer_match
 from infopo.tiny import build_tiny_model, build_tokenizer
-from curves import arm_table, plot_arms
+from curves import start_and_target, write_report
 
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
 SIZES = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
@@ -139,19 +138,15 @@ def main() -> None:
 def report(result: dict, args, out: Path) -> None:
     """gainrl_efficiency.md, .json and .png (``--report_only`` rebuilds them from the JSON)."""
     curves = result["curves"]
-    start = statistics.mean(c[0][1] for arm in curves.values() for c in arm)
-    target = start + args.gain
-    lines = ["# GAIN-RL vs uniform sampling vs length ordering (miniature)", "",
-             f"Warm start: {args.warm_steps} SFT steps; accuracy at step 0: {start:.3f}. GRPO: {args.steps} steps "
-             f"x 32 rollouts (4 prompts x 8) from 512 prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 "
-             f"samples (temperature 1) per prompt on 256 held-out prompts. Target for 'steps to target': {target:.3f} (start + {args.gain:g}). Spearman "
-             f"correlation of the angle score with prompt length: {result['spearman_score_length']:+.3f}.", "",
-             *arm_table(curves, "acc", target)]
-    text = "\n".join(lines) + "\n"
-    (out / "gainrl_efficiency.md").write_text(text)
-    (out / "gainrl_efficiency.json").write_text(json.dumps({**result, "target": target}, indent=1))
-    plot_arms(curves, out / "gainrl_efficiency.png", "GRPO step", "held-out sampled accuracy", target)
-    print(text)
+    start, target = start_and_target(curves, args.gain)
+    intro = (f"Warm start: {args.warm_steps} SFT steps; accuracy at step 0: {start:.3f}. GRPO: {args.steps} steps x 32 "
+             f"rollouts (4 prompts x 8) from 512 prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 samples "
+             f"(temperature 1) per prompt on 256 held-out prompts. Target for 'steps to target': {target:.3f} (start + "
+             f"{args.gain:g}). Spearman correlation of the angle score with prompt length: "
+             f"{result['spearman_score_length']:+.3f}.")
+    write_report(out, "gainrl_efficiency", "GAIN-RL vs uniform sampling vs length ordering (miniature)", intro, curves,
+                 {**result, "target": target}, value_name="acc", xlabel="GRPO step",
+                 ylabel="held-out sampled accuracy", target=target)
 
 
 if __name__ == "__main__":

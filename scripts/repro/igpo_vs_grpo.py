@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from infopo.igpo.rewards import answer_f1
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.igpo.warm_start import tokenize_trajectories
 from infopo.tiny import build_tiny_model, build_tokenizer
-from curves import arm_table, plot_arms
+from curves import start_and_target, write_report
 from infopo.trainers import InfopoGRPOTrainer
 
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
@@ -152,19 +151,13 @@ def main() -> None:
 
 def report(curves: dict, args, out: Path) -> None:
     """igpo_vs_grpo.md, .json and .png from the curves (``--report_only`` rebuilds them from the JSON)."""
-    start = statistics.mean(c[0][1] for arm in curves.values() for c in arm)
-    target = start + args.gain
-    lines = ["# IGPO vs outcome-only GRPO (miniature)", "",
-             f"Warm start: {args.warm_steps} SFT steps x 64 trajectories about the train countries; held-out 2-hop F1 "
-             f"at step 0: {start:.3f}. RL: {args.steps} steps x 32 rollouts (groups of 4) on held-out countries; "
-             f"seeds {args.seeds}. Evaluation: one sampled rollout on each of 128 held-out 2-hop questions. Target for "
-             f"'steps to target': F1 {target:.3f} (step 0 + {args.gain:g}).", "",
-             *arm_table(curves, "F1", target)]
-    text = "\n".join(lines) + "\n"
-    (out / "igpo_vs_grpo.md").write_text(text)
-    (out / "igpo_vs_grpo.json").write_text(json.dumps(curves, indent=1))
-    plot_arms(curves, out / "igpo_vs_grpo.png", "RL step", "held-out 2-hop F1", target)
-    print(text)
+    start, target = start_and_target(curves, args.gain)
+    intro = (f"Warm start: {args.warm_steps} SFT steps x 64 trajectories about the train countries; held-out 2-hop F1 "
+             f"at step 0: {start:.3f}. RL: {args.steps} steps x 32 rollouts (groups of 4) on held-out countries; seeds "
+             f"{args.seeds}. Evaluation: one sampled rollout on each of 128 held-out 2-hop questions. Target for 'steps "
+             f"to target': F1 {target:.3f} (step 0 + {args.gain:g}).")
+    write_report(out, "igpo_vs_grpo", "IGPO vs outcome-only GRPO (miniature)", intro, curves, curves,
+                 value_name="F1", xlabel="RL step", ylabel="held-out 2-hop F1", target=target)
 
 
 if __name__ == "__main__":
