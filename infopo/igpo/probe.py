@@ -31,11 +31,11 @@ def pack_rollout(trajectory: list[int], boundaries: list[int], answer: list[int]
 
 
 def additive_mask(allowed: torch.Tensor, model) -> torch.Tensor:
-    """(B, 1, L, L) float mask in the model's dtype: 0 where attention is allowed, the dtype's minimum elsewhere.
-
-    transformers passes a 4-D mask through to the attention kernel as it is; SDPA reads a boolean one correctly, but
-    eager attention adds it to the scores, so only the additive form is right for both.
-    """
+    """(B, 1, L, L) mask for the attention kernel, which transformers passes a 4-D mask to as it is: boolean for SDPA
+    (True = may attend), otherwise additive in the model's dtype (0 allowed, the dtype's minimum elsewhere), since
+    eager attention adds the mask to the scores."""
+    if getattr(model.config, "_attn_implementation", None) == "sdpa":
+        return allowed[:, None].to(next(model.parameters()).device)
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
     return mask[:, None].to(next(model.parameters()).device)
