@@ -27,6 +27,8 @@ class GainRLState:
     """The schedule's state: the centre, the epoch in progress and that epoch's running sums (all processes')."""
 
     mu: float
+    samples_per_epoch: int = 0
+    generation_batch_size: int = 0
     epoch: int = 0
     success_sum: float = 0.0
     success_count: int = 0
@@ -45,7 +47,13 @@ class GainRLState:
         path = Path(folder) / STATE_FILE
         if not path.is_file():
             raise InfopoConfigError(f"resuming GAIN-RL needs {path}, which the checkpoint does not have")
-        for key, value in json.loads(path.read_text()).items():
+        saved = json.loads(path.read_text())
+        for key in ("samples_per_epoch", "generation_batch_size"):  # they fix where epochs end
+            if saved.get(key) != getattr(self, key):
+                raise InfopoConfigError(f"{path} was written with {key}={saved.get(key)}, this run has "
+                                        f"{getattr(self, key)}: resume with the same gainrl_samples_per_epoch, batch "
+                                        "size and number of processes")
+        for key, value in saved.items():
             setattr(self, key, value)
 
 

@@ -112,7 +112,8 @@ class GainRLTrainerMixin:
                                             else 2 * config.gainrl_step_resolved)
         self._gainrl_module = hooked_module(self.model, config.gainrl_layer)  # checks the layer before training
         self.gainrl_ranked = self._gainrl_ranking()
-        self.gainrl_state = GainRLState(mu=config.gainrl_mu)
+        self.gainrl_state = GainRLState(mu=config.gainrl_mu, samples_per_epoch=config.gainrl_samples_per_epoch,
+                                        generation_batch_size=config.generation_batch_size)
         self._get_train_sampler()  # checks M against the generation batch now, not when training starts
         self._gainrl_recording = False
         self._gainrl_mask: torch.Tensor | None = None

@@ -79,6 +79,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_qwen2, data):
     resumed, seen_resumed = train(tiny_qwen2, resumed_dir, data, resume=True, save_strategy="no")
     assert seen_resumed == seen_full[6:]
     assert resumed.gainrl_state == full.gainrl_state
+    with pytest.raises(InfopoConfigError, match="samples_per_epoch=8, this run has 16"):
+        train(tiny_qwen2, resumed_dir, data, resume=True, save_strategy="no", gainrl_samples_per_epoch=16)
     full_mu = [h["gainrl/mu"] for h in full.state.log_history if "gainrl/mu" in h]
     resumed_mu = [h["gainrl/mu"] for h in resumed.state.log_history if "gainrl/mu" in h]
     assert resumed_mu == full_mu[-len(resumed_mu):]
