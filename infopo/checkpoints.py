@@ -36,7 +36,7 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
         return None
     found = sorted(((int(m.group(1)), path) for path in root.iterdir()
                     if path.is_dir() and (m := _CHECKPOINT.match(path.name))), reverse=True)
-    for step, path in found:
+    for _, path in found:
         if is_complete(path):
             return path
         logger.warning("skipping %s: it has no %s (a save that did not finish)", path, MARKER)

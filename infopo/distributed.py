@@ -26,6 +26,11 @@ def deepspeed_config_from_accelerate(path: str) -> dict:
     return dict(plugin.deepspeed_config)
 
 
+def is_zero3_partitioned(parameter) -> bool:
+    """Whether DeepSpeed ZeRO-3 holds only this rank's shard of ``parameter``."""
+    return hasattr(parameter, "ds_id")
+
+
 def zero3_collectives_active(model) -> bool:
     """True when ``model``'s forwards are collective: ZeRO-3 partitioned weights and more than one process.
 
@@ -36,7 +41,7 @@ def zero3_collectives_active(model) -> bool:
 
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return False
-    return any(hasattr(parameter, "ds_id") for parameter in model.parameters())
+    return any(is_zero3_partitioned(parameter) for parameter in model.parameters())
 
 
 def max_over_processes(value: int) -> int:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from infopo.data import load_named_dataset, require_columns, require_split
 from infopo.errors import InfopoConfigError
-from infopo.cli.models import load_model as _load
-from infopo.cli.models import load_tokenizer as _tokenizer
+from infopo.cli.models import load_model, load_tokenizer
 
 USAGE = "usage: infopo did analyze --model P --ref R --dataset D [...] | infopo did make-pairs --ref R --target T ..."
 
@@ -82,9 +81,9 @@ def run_analyze(argv: list[str]) -> dict:
     from infopo.did.analyze import analyze_pairs
 
     data = _dataset(args, ("prompt", "chosen", "rejected"), "the DID analysis")
-    policy, ref = _load(args.model, args.trust_remote_code), _load(args.ref, args.trust_remote_code)
-    rejected = _load(args.rejected_model, args.trust_remote_code) if args.rejected_model else None
-    result = analyze_pairs(policy, ref, _tokenizer(args.model, args.trust_remote_code), data, rejected, args.k,
+    policy, ref = load_model(args.model, args.trust_remote_code), load_model(args.ref, args.trust_remote_code)
+    rejected = load_model(args.rejected_model, args.trust_remote_code) if args.rejected_model else None
+    result = analyze_pairs(policy, ref, load_tokenizer(args.model, args.trust_remote_code), data, rejected, args.k,
                            args.entropy_prompts, args.max_new_tokens)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,8 +120,8 @@ def run_make_pairs(argv: list[str]):
     args.dataset = args.prompts
     prompts = _dataset(args, ("prompt",), "make-pairs")["prompt"]
     torch.manual_seed(args.seed)
-    pairs = make_optimal_pairs(_load(args.ref, args.trust_remote_code), _load(args.target, args.trust_remote_code),
-                               _tokenizer(args.ref, args.trust_remote_code), prompts, args.beta, args.k,
+    pairs = make_optimal_pairs(load_model(args.ref, args.trust_remote_code), load_model(args.target, args.trust_remote_code),
+                               load_tokenizer(args.ref, args.trust_remote_code), prompts, args.beta, args.k,
                                args.max_new_tokens)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     pairs.to_json(args.output)

@@ -62,9 +62,8 @@ class GainRLCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         trainer, schedule = self.trainer, self.trainer.gainrl_state
-        local = torch.tensor(trainer._gainrl_angle_sums, dtype=torch.float64, device=trainer.accelerator.device)
-        angle_sum, angle_count = trainer.accelerator.reduce(local, reduction="sum").tolist()
-        trainer._gainrl_angle_sums = [0.0, 0.0]
+        angle_sum, angle_count = trainer.accelerator.reduce(trainer._gainrl_angle_sums, reduction="sum").tolist()
+        trainer._gainrl_angle_sums = torch.zeros_like(trainer._gainrl_angle_sums)
         schedule.angle_sum += angle_sum
         schedule.angle_count += int(angle_count)
         metrics = trainer._metrics["train"]
@@ -73,27 +72,29 @@ class GainRLCallback(TrainerCallback):
         metrics["gainrl/mu"].append(schedule.mu)
         metrics["gainrl/rank_mean"].append(schedule.rank_mean)
         if state.epoch is not None and state.epoch >= schedule.epoch + 1 - 1e-6:
-            self._end_epoch(args, schedule, metrics)
+            self._end_epoch(args, trainer, schedule, metrics)
 
     @staticmethod
-    def _end_epoch(args, schedule: GainRLState, metrics) -> None:
+    def _end_epoch(args, trainer, schedule: GainRLState, metrics) -> None:
         acc = schedule.success_sum / schedule.success_count if schedule.success_count else 0.0
         angle = schedule.angle_sum / schedule.angle_count if schedule.angle_count else 0.0
-        n = args.gainrl_step_resolved
-        schedule.mu, delta = update_center(schedule.mu, acc, angle, step=n, alpha=args.gainrl_alpha,
-                                           target_acc=args.gainrl_target_acc,
-                                           clip=(args.gainrl_min_delta, args.gainrl_max_delta_resolved))
+        schedule.mu, delta = update_center(schedule.mu, acc, angle, step=trainer.gainrl_step, alpha=args.gainrl_alpha,
+                                           target_acc=args.gainrl_target_acc, clip=trainer.gainrl_clip)
         metrics["gainrl/acc"].append(acc)
         metrics["gainrl/delta"].append(delta)
         schedule.epoch += 1
         schedule.success_sum = schedule.angle_sum = 0.0
         schedule.success_count = schedule.angle_count = 0
 
+
 class GainRLTrainerMixin:
     """Applies the ``gainrl_*`` fields of a GRPO/IGPO config; a no-op when ``gainrl_samples_per_epoch`` is unset."""
 
     gainrl_state: GainRLState | None = None
     gainrl_ranked: list[int] | None = None
+    gainrl_sigma: float | None = None
+    gainrl_step: float | None = None
+    gainrl_clip: tuple[float, float] | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,10 +107,11 @@ class GainRLTrainerMixin:
         if config.gainrl_samples_per_epoch > n:
             raise InfopoConfigError(f"gainrl_samples_per_epoch={config.gainrl_samples_per_epoch} is larger than the "
                                     f"training set ({n} prompts)")
-        config.gainrl_sigma_resolved = config.gainrl_sigma or 0.13 * n
-        config.gainrl_step_resolved = config.gainrl_step or n / 15
-        config.gainrl_max_delta_resolved = (config.gainrl_max_delta if config.gainrl_max_delta is not None
-                                            else 2 * config.gainrl_step_resolved)
+        # The config's defaults scale the official values (sigma 1000, n 500, clip [0, 1000] at N ~ 7500) to N.
+        self.gainrl_sigma = config.gainrl_sigma or 0.13 * n
+        self.gainrl_step = config.gainrl_step or n / 15
+        upper = config.gainrl_max_delta if config.gainrl_max_delta is not None else 2 * self.gainrl_step
+        self.gainrl_clip = (config.gainrl_min_delta, upper)
         self._gainrl_module = hooked_module(self.model, config.gainrl_layer)  # checks the layer before training
         self.gainrl_ranked = self._gainrl_ranking()
         self.gainrl_state = GainRLState(mu=config.gainrl_mu, samples_per_epoch=config.gainrl_samples_per_epoch,
@@ -117,7 +119,7 @@ class GainRLTrainerMixin:
         self._get_train_sampler()  # checks M against the generation batch now, not when training starts
         self._gainrl_recording = False
         self._gainrl_mask: torch.Tensor | None = None
-        self._gainrl_angle_sums = [0.0, 0.0]
+        self._gainrl_angle_sums = torch.zeros(2, dtype=torch.float64, device=self.accelerator.device)  # sum, count
         self._gainrl_warned = False
         self.model.register_forward_pre_hook(self._gainrl_record_mask, with_kwargs=True)
         self._gainrl_module.register_forward_pre_hook(self._gainrl_record_angle)
@@ -152,7 +154,7 @@ class GainRLTrainerMixin:
         if self.gainrl_state is None:
             return super()._get_train_sampler(dataset)
         args = self.args
-        return GainRLSampler(self.gainrl_ranked, args.gainrl_samples_per_epoch, args.gainrl_sigma_resolved,
+        return GainRLSampler(self.gainrl_ranked, args.gainrl_samples_per_epoch, self.gainrl_sigma,
                              self.gainrl_state, args.seed, mini_repeat_count=self.num_generations,
                              batch_size=args.generation_batch_size // self.num_generations,
                              repeat_count=self.num_iterations * args.steps_per_generation)
@@ -174,9 +176,8 @@ class GainRLTrainerMixin:
                                tuple(hidden.shape), tuple(self._gainrl_mask.shape))
                 self._gainrl_warned = True
             return
-        angles = angle_concentration(hidden.detach(), self._gainrl_mask)
-        self._gainrl_angle_sums[0] += angles.sum().item()
-        self._gainrl_angle_sums[1] += angles.numel()
+        angles = angle_concentration(hidden.detach(), self._gainrl_mask)  # stays on the device: no sync per forward
+        self._gainrl_angle_sums += torch.stack([angles.sum().double(), angles.new_tensor(angles.numel()).double()])
 
     @contextmanager
     def _gainrl_recording_on(self):
@@ -221,8 +222,8 @@ class GainRLTrainerMixin:
             args = self.args
             sections.append(("GAIN-RL data schedule", (
                 f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
-                f"over ranks (sigma {args.gainrl_sigma_resolved:g}), centre moved by accuracy and angle concentration "
-                f"(step {args.gainrl_step_resolved:g}, alpha {args.gainrl_alpha:g}, target accuracy "
+                f"over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle concentration "
+                f"(step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
                 f"{args.gainrl_target_acc:g}). Final centre mu = {self.gainrl_state.mu:g} after "
                 f"{self.gainrl_state.epoch} epochs ([GAIN-RL](https://arxiv.org/abs/2506.02281))."
             )))

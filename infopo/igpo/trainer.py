@@ -1,13 +1,14 @@
 """``IGPOTrainer``: TRL's GRPO with multi-turn search rollouts and turn-level information-gain advantages.
 
 Rollouts go through TRL's ``rollout_func`` hook: each turn every unfinished rollout of the batch writes, in one
-left-padded ``generate`` call, up to ``max_turn_tokens`` tokens (stopping at ``</search>`` or ``</answer>``), the environment answers, its observation tokens join the context
-with ``env_mask`` 0 (TRL keeps them out of the loss), and the assistant span of every turn is recorded over the
-tokens actually sampled. After the rollouts the probe scores the ground-truth answer, teacher forced after
-``answer_forcing_prefix``, at every turn boundary of every well-formed rollout: one packed forward per chunk of
-rollouts (:mod:`infopo.igpo.probe`), no gradient. TRL then scores the
-outcome with the reward function and computes its advantages; ``_generate_and_score_completions`` replaces them with
-per-token IGPO advantages of shape (B, T).
+left-padded ``generate`` call, up to ``max_turn_tokens`` tokens (stopping at ``</search>`` or ``</answer>``); the
+environment answers, its observation tokens join the context with ``env_mask`` 0 (TRL keeps them out of the loss),
+and the assistant span of every turn is recorded over the tokens actually sampled. After the rollouts the probe
+scores the ground-truth answer, teacher forced after ``answer_forcing_prefix``, at every turn boundary of every
+well-formed rollout: one packed forward per chunk of rollouts (:mod:`infopo.igpo.probe`), no gradient. TRL then
+scores the outcome with the reward function and computes its advantages; ``_generate_and_score_completions``
+replaces them with per-token IGPO advantages of shape (B, T). Under ZeRO-3, ranks with fewer live rollouts run
+one-token dummy turns and probe forwards, so every rank runs as many forwards as the busiest.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
                 env_masks[index] += [1] * len(generated)
                 step = self.environment.step(tokenizer.decode(generated, skip_special_tokens=True))
                 tool_errors[index] += step.tool_error
-                truncated[index] += getattr(step, "truncated", False)
+                truncated[index] += step.truncated
                 if step.done:
                     answered[index], format_error[index] = step.answered, step.format_error
                     continue

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from infopo.distributed import is_zero3_partitioned
 from infopo.errors import InfopoConfigError
 from infopo.kappa.condition import DEFAULT_EPS, condition_numbers
 
@@ -49,12 +50,8 @@ def eligible_parameters(model: nn.Module, max_dim: int = 16384) -> list[tuple[st
     return eligible
 
 
-def _is_partitioned(param: torch.Tensor) -> bool:
-    return hasattr(param, "ds_id")
-
-
 def _gathered(param: torch.Tensor):
-    if not _is_partitioned(param):
+    if not is_zero3_partitioned(param):
         return nullcontext()
     import deepspeed
 
@@ -167,7 +164,7 @@ def scan_condition_numbers(
                     bar[0].advance(bar[1], world)
                 continue
             # A partitioned parameter is only whole inside the context: keep a copy of it.
-            pending[shape].append((name, param.detach().clone() if _is_partitioned(param) else param.detach(), digest))
+            pending[shape].append((name, param.detach().clone() if is_zero3_partitioned(param) else param.detach(), digest))
             if len(pending[shape]) == group_size(param.device):
                 flush(shape)
     for shape in list(pending):

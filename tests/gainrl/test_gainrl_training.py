@@ -120,3 +120,17 @@ def test_config_checks_and_score_file_mismatch(tmp_path, tiny_qwen2, data):
         train(tiny_qwen2, tmp_path / "mismatch", data, gainrl_scores=str(scores))
     with pytest.raises(InfopoConfigError, match="gainrl_scores file not found"):
         train(tiny_qwen2, tmp_path / "missing", data, gainrl_scores=str(tmp_path / "nope.json"))
+
+
+def test_only_training_forwards_feed_the_online_angle(tmp_path, tiny_qwen2, data):
+    trainer = InfopoGRPOTrainer(model=tiny_qwen2, reward_funcs=[answer_match], args=config(tmp_path / "angle"),
+                                train_dataset=data)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
+    batch = trainer._generate_and_score_completions([data[i // 4] for i in range(8)])
+    trainer.model.eval()
+    trainer.compute_loss(trainer.model, batch)  # an evaluation pass: not recorded
+    assert trainer._gainrl_angle_sums.tolist() == [0.0, 0.0]
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, batch)
+    angle_sum, count = trainer._gainrl_angle_sums.tolist()
+    assert count == 8 and -1.0 <= angle_sum / count <= 1.0
