@@ -9,23 +9,37 @@ from __future__ import annotations
 
 import torch
 
+from trl.data_utils import common_prefix_length
+
 from infopo.distributed import zero3_collectives_active
 
 
 def encode_prompt(tokenizer, prompt) -> list[int]:
-    """Token ids of a prompt: a string as is, a message list through the chat template with a generation prompt."""
+    """Token ids of a prompt as TRL's trainers feed it: a string through the tokenizer (with its special tokens, as
+    ``processing_class(text=...)``), a message list through the chat template with a generation prompt."""
     if isinstance(prompt, str):
-        return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return tokenizer(text=prompt)["input_ids"]
     return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
 
 
-def encode_completion(tokenizer, prompt, completion) -> list[int]:
-    """Token ids of a completion after its prompt, ending with EOS (as DPO trains on it)."""
-    if isinstance(completion, str):
-        return tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def encode_pair(tokenizer, prompt, chosen, rejected) -> tuple[list[int], list[int], list[int]]:
+    """Prompt, chosen and rejected ids exactly as TRL's ``DPOTrainer`` tokenizes a preference pair.
+
+    Prompt and completion are tokenized together (a plain-text completion gets the EOS text appended; a conversational
+    one is the template's rendering of the whole conversation) and split where the joint tokenization stops agreeing
+    with the prompt tokenized alone, the earlier of the two pairs' split points. With a real BPE the two can differ at
+    the boundary (a prompt ending in a space merges it into the completion's first token): the merged token then
+    belongs to the completion, as in training, and the DID log-probs score what DPO scores.
+    """
     prompt_ids = encode_prompt(tokenizer, prompt)
-    full = tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"]
-    return full[len(prompt_ids) :]
+    if isinstance(prompt, str):
+        eos = tokenizer.eos_token
+        joint = [tokenizer(text=prompt + c + ("" if c.endswith(eos) else eos))["input_ids"] for c in (chosen, rejected)]
+    else:
+        joint = [tokenizer.apply_chat_template(prompt + c, tokenize=True, return_dict=True)["input_ids"]
+                 for c in (chosen, rejected)]
+    split = min(common_prefix_length(prompt_ids, ids) for ids in joint)
+    return prompt_ids[:split], joint[0][split:], joint[1][split:]
 
 
 def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tensor:

@@ -2,9 +2,9 @@
 
 Nothing here touches the network. :func:`save_tiny` writes a folder that loads with
 ``AutoTokenizer.from_pretrained(path)`` and ``AutoModelForCausalLM.from_pretrained(path)``, so every path-based
-mechanism of TRL (reference-model reload, processing-class loading) works on it. :func:`resolve_model` turns the
-recipe name ``tiny:qwen2`` (or ``tiny:llama``, ``tiny:llama-1m``) into such a folder, building it on first use
-under a file lock.
+mechanism of TRL (reference-model reload, processing-class loading) works on it.
+:func:`infopo.models.resolve_model` turns the recipe name ``tiny:qwen2`` (or ``tiny:llama``, ``tiny:llama-1m``) into
+such a folder (:func:`tiny_folder`), building it on first use under a file lock.
 
 Example::
 
@@ -19,33 +19,61 @@ import functools
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-import safetensors.torch
 import torch
-from filelock import FileLock
 from tokenizers import pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Qwen2Config, Qwen2Tokenizer
 
 from infopo import vocab
 from infopo.errors import InfopoConfigError
+from infopo.models import build_once, cache_root, write_model_files
 
 TINY_PREFIX = "tiny:"
 
 CHAT_TEMPLATE = (
+    "{%- if tools -%}"
+    "{{ '<|im_start|>system\n' }}"
+    "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\n\n' }}{%- endif -%}"
+    "{{ '# Tools\nCall a function as <tool_call>\n{\"name\": <name>, \"arguments\": <args>}\n</tool_call>\n<tools>' }}"
+    "{%- for tool in tools -%}{{ '\n' }}{{ tool | tojson }}{%- endfor -%}"
+    "{{ '\n</tools><|im_end|>\n' }}"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}"
+    "{%- if message['role'] == 'system' and tools and loop.first -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] or '' }}"
+    "{%- for call in message['tool_calls'] or [] -%}"
+    "{%- set call = call['function'] if call['function'] is defined else call -%}"
+    "{{ '<tool_call>\n{\"name\": \"' + call['name'] + '\", \"arguments\": ' }}{{ call['arguments'] | tojson }}"
+    "{{ '}\n</tool_call>' }}"
+    "{%- endfor -%}"
+    "{{ '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{%- elif message['role'] == 'tool' -%}"
+    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{ '<|im_start|>user' }}{%- endif -%}"
+    "{{ '\n<tool_response>\n' + message['content'] + '\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{ '<|im_end|>\n' }}{%- endif -%}"
     "{%- else -%}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
 )
-"""ChatML turns; assistant content sits inside ``{% generation %}`` so ``assistant_only_loss`` can mask the rest."""
+"""ChatML turns with Qwen-style tool calls: given ``tools``, a system message lists them; an assistant message renders
+its ``tool_calls`` as ``<tool_call>`` JSON, tool results come back in a user turn as ``<tool_response>`` blocks. The
+assistant's content sits inside ``{% generation %}``, so ``assistant_only_loss`` masks the rest. The tokenizer's
+``response_template`` (:data:`RESPONSE_TEMPLATE`) parses the tool calls back, so TRL's tool loop runs on it."""
+
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True, "content": "json",
+                       "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
+    },
+}
+"""transformers' response parsing for :data:`CHAT_TEMPLATE`: content up to ``<|im_end|>``, tool calls as JSON."""
 
 TINY_SIZES = {
     "hidden_size": 64,
@@ -94,6 +122,7 @@ def build_tokenizer() -> Qwen2Tokenizer:
         model_max_length=TINY_SIZES["max_position_embeddings"],
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.response_template = RESPONSE_TEMPLATE
     return tokenizer
 
 
@@ -137,18 +166,7 @@ def save_tiny(path: str | os.PathLike, arch: str = "qwen2", seed: int = 0, **ove
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     build_tokenizer().save_pretrained(path)
-    model = build_tiny_model(arch, seed, **overrides)
-    # Not model.save_pretrained: once torch.distributed is up (a launcher's rank 1 resolving tiny:...), it writes
-    # nothing on ranks other than 0. These three files are what from_pretrained reads.
-    model.config.architectures = [type(model).__name__]
-    model.config.save_pretrained(path)
-    model.generation_config.save_pretrained(path)
-    tensors, seen = {}, set()
-    for name, tensor in model.state_dict().items():  # tied weights once, under their first name, as transformers does
-        if tensor.data_ptr() not in seen:
-            seen.add(tensor.data_ptr())
-            tensors[name] = tensor.contiguous()
-    safetensors.torch.save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
+    write_model_files(build_tiny_model(arch, seed, **overrides), path)
     return path
 
 
@@ -157,6 +175,7 @@ def fingerprint(arch: str = "qwen2", seed: int = 0, **overrides) -> str:
     spec = {
         "corpus": vocab.training_corpus(),
         "template": CHAT_TEMPLATE,
+        "response_template": RESPONSE_TEMPLATE,
         "config": tiny_config(arch, **overrides).to_dict(),
         "seed": seed,
     }
@@ -164,35 +183,12 @@ def fingerprint(arch: str = "qwen2", seed: int = 0, **overrides) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def cache_dir() -> Path:
-    """Where ``tiny:`` models are kept: ``$INFOPO_CACHE`` or ``~/.cache/infopo``, sub-folder ``tiny``."""
-    root = os.environ.get("INFOPO_CACHE") or Path.home() / ".cache" / "infopo"
-    return Path(root) / "tiny"
-
-
-def resolve_model(name_or_path: str) -> str:
-    """Return a loadable path for ``name_or_path``; ``tiny:<arch>`` builds (once) and returns its cached folder.
-
-    Any other value is returned unchanged (a local folder or a Hub id). Several processes that resolve the same tiny
-    name at once (``accelerate launch``) wait on a file lock; the folder appears atomically, fully written.
-    """
-    if not name_or_path.startswith(TINY_PREFIX):
-        return name_or_path
-    preset = name_or_path[len(TINY_PREFIX) :]
+def tiny_folder(name: str) -> str:
+    """The cached folder of ``tiny:<preset>``, built on first use (see :func:`infopo.models.resolve_model`)."""
+    preset = name[len(TINY_PREFIX) :]
     if preset not in TINY_PRESETS:
-        raise InfopoConfigError(f"unknown tiny model {name_or_path!r}; choose one of "
-                         + ", ".join(TINY_PREFIX + name for name in TINY_PRESETS))
+        raise InfopoConfigError(f"unknown tiny model {name!r}; choose one of "
+                                + ", ".join(TINY_PREFIX + known for known in TINY_PRESETS))
     arch, overrides = TINY_PRESETS[preset]
-    target = cache_dir() / f"{preset}-{fingerprint(arch, **overrides)}"
-    if (target / "config.json").is_file():
-        return str(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not (target / "config.json").is_file():
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{preset}-"))
-            try:
-                save_tiny(staging, arch=arch, **overrides)
-                os.replace(staging, target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    return str(target)
+    target = cache_root() / "tiny" / f"{preset}-{fingerprint(arch, **overrides)}"
+    return build_once(target, lambda staging: save_tiny(staging, arch=arch, **overrides))

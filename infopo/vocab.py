@@ -24,6 +24,8 @@ WORDS = (
     "red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house",
     # lookup world (infopo.data.lookup): relations and tags; names are spelled from the syllables below
     "leader", "mayor", "whose",
+    # tool calls (the chat template's <tool_call> JSON)
+    "name", "arguments", "query", "tools", "function",
 )
 SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
 """The consonant-vowel syllables lookup-world names are made of; the tokenizer is trained on them, so any name,
@@ -42,5 +44,6 @@ def training_corpus() -> list[str]:
     # <...> form keeps merges from crossing syllable boundaries.
     lines += [" ".join(SYLLABLES), "".join(f"<{syllable}>" for syllable in SYLLABLES)] * SYLLABLE_REPEATS
     lines.append("<search> </search> <information> </information> <answer> </answer>")
+    lines.append('<tool_call>\n{"name": "search", "arguments": {"query": "x"}}\n</tool_call> <tool_response> </tool_response>')
     lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
     return lines

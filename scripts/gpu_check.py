@@ -6,7 +6,8 @@
 The model has the Qwen2.5-0.5B shape (hidden 896, 24 layers, vocabulary 151,936; 494M parameters), random weights
 and the tiny kit's tokenizer, so nothing is downloaded; data comes from the synthetic kit. DPO, DID-DPO and SFT with
 KappaTune run on DeepSpeed ZeRO-3 through ``accelerate launch`` (one process), GRPO and GRPO with GAIN-RL on ZeRO-2
-without vLLM, IGPO on ZeRO-3. Prints wall time, tokens per second (from the card's ``num_tokens`` and
+without vLLM, IGPO on ZeRO-3 (the tiny recipe with transformers' generate, the 7B recipe with vLLM colocated: its
+multi-turn rollouts through TRL's vLLM engine). Prints wall time, tokens per second (from the card's ``num_tokens`` and
 ``train_runtime``) and peak GPU memory (``nvidia-smi``, sampled every 0.2 s) per recipe.
 """
 
@@ -40,6 +41,11 @@ RUNS = [
                                                        "--num_generations", "4", "--max_completion_length", "64",
                                                        "--gainrl_samples_per_epoch", "8", "--gainrl_scores", "SCORES"]),
     ("igpo", "igpo_tiny.yaml", "zero3", ["--max_turns", "3"]),
+    ("igpo", "igpo_qwen2.5-7b.yaml", "zero3", ["--dataset_name", "synthetic:lookup_held_out_questions", "--conversational",
+                                              "true", "--answer_column", "answer", "--corpus", "synthetic:lookup_corpus",
+                                              "--corpus_text_field", "text", "--max_turns", "3", "--max_turn_tokens",
+                                              "48", "--max_completion_length", "512", "--num_generations", "4",
+                                              "--vllm_max_model_length", "2048"]),
 ]
 
 

@@ -25,9 +25,33 @@ def infopo_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_qwen2(infopo_cache):
-    from infopo.tiny import resolve_model
+    from infopo.models import resolve_model
 
     return resolve_model("tiny:qwen2")
+
+
+@pytest.fixture(scope="session")
+def smollm2(infopo_cache):
+    """``smollm2:135m-instruct``, converted once for the session by two processes at once: one converts, the other
+    waits on the lock; both must name the same complete folder (checked in tests/test_smollm2.py)."""
+    import subprocess
+
+    code = "from infopo.models import resolve_model; print(resolve_model('smollm2:135m-instruct'))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [proc.communicate(timeout=900) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    paths = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert len(paths) == 1, paths
+    return paths.pop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(smollm2):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smollm2)
 
 
 def run_infopo(args, cwd, *, launcher=(sys.executable,), timeout=300):

@@ -8,7 +8,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from infopo import vocab
-from infopo.tiny import build_tiny_model, build_tokenizer, fingerprint, resolve_model, save_tiny
+from infopo.models import resolve_model
+from infopo.tiny import build_tiny_model, build_tokenizer, fingerprint, save_tiny
 
 
 def test_tokenizer_round_trips_text_and_keeps_vocabulary_words_whole():
@@ -104,7 +105,7 @@ def test_resolve_model_builds_once_and_passes_other_names_through(infopo_cache):
 
 def test_concurrent_resolution_yields_one_complete_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("INFOPO_CACHE", str(tmp_path))
-    code = "from infopo.tiny import resolve_model; print(resolve_model('tiny:qwen2'))"
+    code = "from infopo.models import resolve_model; print(resolve_model('tiny:qwen2'))"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     paths = {p.communicate(timeout=120)[0].strip().splitlines()[-1] for p in procs}
     assert len(paths) == 1

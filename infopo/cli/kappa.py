@@ -18,7 +18,7 @@ from pathlib import Path
 from infopo.errors import InfopoConfigError
 from infopo.kappa.scan import scan_condition_numbers
 from infopo.kappa.select import check_budget, export_unfrozen_yaml, select_by_condition
-from infopo.tiny import resolve_model
+from infopo.models import resolve_model
 
 
 def module_type(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from infopo.errors import InfopoConfigError
-from infopo.tiny import resolve_model
+from infopo.models import resolve_model
 
 
 def load_model(name: str, trust_remote_code: bool = False, dtype: str = "auto"):

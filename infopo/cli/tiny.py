@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from infopo.tiny import TINY_ARCHITECTURES, TINY_PREFIX, resolve_model, save_tiny
+from infopo.models import resolve_model
+from infopo.tiny import TINY_ARCHITECTURES, TINY_PREFIX, save_tiny
 
 
 def run_tiny(argv: list[str]) -> str:

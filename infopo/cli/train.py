@@ -19,7 +19,7 @@ from infopo.cli.parsing import parse_recipe
 from infopo.cli.summary import print_summary
 from infopo.data import load_named_dataset, require_split
 from infopo.errors import InfopoConfigError
-from infopo.tiny import TINY_PREFIX, resolve_model
+from infopo.models import is_named_model, resolve_model
 
 
 @dataclass
@@ -62,8 +62,8 @@ def prepare_model(model_args: ModelConfig, training_args) -> str:
     name = model_args.model_name_or_path
     if not name:
         raise InfopoConfigError("model_name_or_path is required (e.g. tiny:qwen2 or Qwen/Qwen2.5-0.5B-Instruct)")
-    if name.startswith(TINY_PREFIX) or Path(name).expanduser().exists():
-        path = resolve_model(name) if name.startswith(TINY_PREFIX) else str(Path(name).expanduser())
+    if is_named_model(name) or Path(name).expanduser().exists():
+        path = resolve_model(name) if is_named_model(name) else str(Path(name).expanduser())
     elif name.startswith(("/", "./", "../", "~")):
         raise InfopoConfigError(f"model folder not found: {name}")
     else:

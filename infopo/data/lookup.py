@@ -18,11 +18,8 @@ from datasets import Dataset
 from infopo.vocab import SYLLABLES
 
 
-
-@lru_cache(maxsize=8)
-def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
+def _make_world(rng: random.Random, num_countries: int) -> dict:
     """Countries with a capital, a leader and a river; each capital has a mayor. Names are unique."""
-    rng = random.Random(world_seed)
     used: set[str] = set()
 
     def name() -> str:
@@ -39,13 +36,43 @@ def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
     return countries
 
 
-def lookup_corpus(num_countries: int = 400, world_seed: int = 0) -> Dataset:
-    """One document per fact, in a ``text`` column."""
+@lru_cache(maxsize=8)
+def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
+    """The world of ``world_seed``: countries with a capital, a leader and a river; each capital has a mayor."""
+    return _make_world(random.Random(world_seed), num_countries)
+
+
+def _documents(world: dict) -> list[str]:
     documents = []
-    for country, facts in lookup_world(num_countries, world_seed).items():
+    for country, facts in world.items():
         documents += [f"{country} capital {facts['capital']}", f"{country} leader {facts['leader']}",
                       f"{country} river {facts['river']}", f"{facts['capital']} mayor {facts['mayor']}"]
-    return Dataset.from_dict({"text": documents})
+    return documents
+
+
+def lookup_corpus(num_countries: int = 400, world_seed: int = 0) -> Dataset:
+    """One document per fact, in a ``text`` column."""
+    return Dataset.from_dict({"text": _documents(lookup_world(num_countries, world_seed))})
+
+
+SEARCH_PROTOCOL = (
+    "You answer questions by searching a knowledge base of one-line facts. Write one search per turn as "
+    "<search> query </search>; the facts found come back as <information> ... </information>. Search again when a "
+    "question needs another fact. When you know the answer, write only the name, as <answer> name </answer>.\n"
+    "Example: who is the mayor of the capital of kodi?\n"
+    "<search> kodi capital</search> <information> kodi capital basu . kodi river fato .</information> "
+    "<search> basu mayor</search> <information> basu mayor ralo .</information> <answer> ralo</answer>"
+)
+"""The system prompt of the conversational lookup questions: the tag protocol of
+:class:`~infopo.igpo.environment.SearchEnvironment`, for an instruct model that has never seen it. The example's names
+are not in the world (they have two syllables; the world's have three)."""
+
+
+def as_prompt(question: str, conversational: bool):
+    """A question as a plain-text prompt, or as messages: the protocol as the system prompt, then the question."""
+    if not conversational:
+        return question
+    return [{"role": "system", "content": SEARCH_PROTOCOL}, {"role": "user", "content": question}]
 
 
 SPLITS = ("all", "train", "held_out")
@@ -85,8 +112,25 @@ def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = 
     rows = []
     for _ in range(num_rows):
         question, answer, hops = _question(rng, world, two_hop_share, countries)
-        prompt = [{"role": "user", "content": question}] if conversational else question
-        rows.append({"prompt": prompt, "answer": answer, "hops": hops})
+        rows.append({"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops})
+    return Dataset.from_list(rows)
+
+
+def lookup_context_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *,
+                             two_hop_share: float = 0.8, countries_per_question: int = 3) -> Dataset:
+    """Questions that bring their own documents: each row is a fresh small world of ``countries_per_question``
+    countries (new names for every row), its facts shuffled into a ``documents`` column, and a question about it with
+    its ``answer``. No shared corpus holds the answer: a search must look in the row's own documents
+    (:class:`~infopo.igpo.environment.ContextSearchEnvironment`, or ``ContextSearchTools`` in TRL's tool loop)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(num_rows):
+        world = _make_world(rng, countries_per_question)
+        question, answer, hops = _question(rng, world, two_hop_share, list(world))
+        documents = _documents(world)
+        rng.shuffle(documents)
+        rows.append({"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops,
+                     "documents": documents})
     return Dataset.from_list(rows)
 
 
@@ -96,7 +140,8 @@ def _observation(rng: random.Random, fact: str, documents: list[str], top_k: int
     return " <information>" + "".join(f" {doc} ." for doc in shown) + "</information>"
 
 
-def _trajectory(rng: random.Random, world: dict, documents: list[str], countries: list[str], two_hop_share: float) -> dict:
+def _trajectory(rng: random.Random, world: dict, documents: list[str], countries: list[str], two_hop_share: float,
+                conversational: bool) -> dict:
     """One demonstration: the question, the model's turns and the observations between them."""
     country = rng.choice(countries)
     facts = world[country]
@@ -118,11 +163,12 @@ def _trajectory(rng: random.Random, world: dict, documents: list[str], countries
         answer = facts["leader"]
     turns = [f" <search> {query}</search>" for query, _ in hops] + [f" <answer> {answer}</answer>"]
     observations = [_observation(rng, fact, documents) for _, fact in hops]
-    return {"prompt": question, "turns": turns, "observations": observations, "answer": answer}
+    return {"prompt": as_prompt(question, conversational), "turns": turns, "observations": observations,
+            "answer": answer}
 
 
-def lookup_trajectories(num_rows: int = 512, seed: int = 0, *, two_hop_share: float = 0.5, num_countries: int = 400,
-                        world_seed: int = 0, split: str = "all") -> Dataset:
+def lookup_trajectories(num_rows: int = 512, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
+                        num_countries: int = 400, world_seed: int = 0, split: str = "all") -> Dataset:
     """Whole demonstrations: ``prompt`` (the question), ``turns`` (the model's texts), ``observations`` (the
     environment's texts, one fewer than turns) and ``answer``.
 
@@ -132,13 +178,15 @@ def lookup_trajectories(num_rows: int = 512, seed: int = 0, *, two_hop_share: fl
     space (``<search> name ...``, ``<answer> name``), so it is the same tokens wherever it appears: a byte-level BPE
     gives a word with and without a leading space different ids, and copying a name the model never saw is then a
     plain copy. :func:`infopo.igpo.warm_start.tokenize_trajectories` turns them into SFT rows that train on the
-    model's turns only.
+    model's turns only. ``conversational``: the prompt is the protocol system prompt and the question
+    (:func:`as_prompt`).
     """
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
     documents = list(lookup_corpus(num_countries, world_seed)["text"])
     countries = split_countries(world, split)
-    return Dataset.from_list([_trajectory(rng, world, documents, countries, two_hop_share) for _ in range(num_rows)])
+    return Dataset.from_list([_trajectory(rng, world, documents, countries, two_hop_share, conversational)
+                              for _ in range(num_rows)])
 
 
 def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, two_hop_share: float = 0.5, num_countries: int = 400,

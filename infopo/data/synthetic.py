@@ -14,7 +14,8 @@ Tasks:
   forgetting of the first).
 - ``lookup_questions`` / ``lookup_held_out_questions`` / ``lookup_trajectories`` / ``lookup_corpus``: the multi-hop
   lookup world of :mod:`infopo.data.lookup` (questions with an ``answer`` column, about all or the held-out
-  countries; search demonstrations about the train countries; the documents a search environment retrieves from).
+  countries; search demonstrations about the train countries; the documents a search environment retrieves from);
+  ``lookup_context_questions``: questions that carry their own ``documents`` (per-episode search).
 """
 
 from __future__ import annotations
@@ -126,7 +127,15 @@ def lookup_trajectories_task(num_rows: int = 256, seed: int = 0, conversational:
     trains on them as rollouts are tokenized, the model's turns only."""
     from infopo.data.lookup import lookup_trajectories
 
-    return lookup_trajectories(num_rows, seed, two_hop_share=0.8, split="train")
+    return lookup_trajectories(num_rows, seed, conversational, two_hop_share=0.8, split="train")
+
+
+def lookup_context_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """Questions that each carry their own documents (a fresh small world per row; see
+    :func:`infopo.data.lookup.lookup_context_questions`), for per-episode search environments."""
+    from infopo.data.lookup import lookup_context_questions
+
+    return lookup_context_questions(num_rows, seed, conversational)
 
 
 def lookup_corpus_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
@@ -144,6 +153,7 @@ SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
     "lookup_questions": lookup_questions_task,
     "lookup_held_out_questions": lookup_held_out_questions_task,
     "lookup_trajectories": lookup_trajectories_task,
+    "lookup_context_questions": lookup_context_questions_task,
     "lookup_corpus": lookup_corpus_task,
 }
 """Tasks by name; a recipe loads one with ``dataset_name: synthetic:<name>``."""

@@ -1,7 +1,8 @@
 """DID: differential-information analysis of DPO (arXiv 2505.23761).
 
-Pure functions in :mod:`infopo.did.info`; the trainer (:class:`DIDDPOTrainer`, :class:`DIDDPOConfig`) logs the
-``did/*`` metrics from the log-probs DPO already computes.
+Pure functions in :mod:`infopo.did.info`; the trainer (:class:`DIDDPOTrainer` with :class:`DIDDPOConfig`, loaded on
+first access) logs the ``did/*`` metrics from the log-probs DPO already computes; :mod:`infopo.did.analyze` holds the
+offline analysis and the optimal rejected-response pair builder (``infopo did analyze`` / ``make-pairs``).
 """
 
 from infopo.did.info import (
@@ -15,8 +16,13 @@ from infopo.did.info import (
     resample_rejected,
     sequence_log_ratio,
 )
+from infopo.lazy import lazy_attributes
+
+_LAZY = {"DIDDPOConfig": "infopo.did.config", "DIDDPOTrainer": "infopo.did.trainer"}
 
 __all__ = [
+    "DIDDPOConfig",
+    "DIDDPOTrainer",
     "did_distribution",
     "did_entropy",
     "did_entropy_snis",
@@ -27,3 +33,4 @@ __all__ = [
     "resample_rejected",
     "sequence_log_ratio",
 ]
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -14,7 +14,7 @@ import torch
 from datasets import Dataset
 
 from infopo.did.info import did_entropy_snis, log_margin_ordered, optimal_rejected_weights
-from infopo.scoring import completion_logps, encode_completion, encode_prompt, pair_logps, sample_completions
+from infopo.scoring import completion_logps, encode_pair, encode_prompt, pair_logps, sample_completions
 
 
 def fit_line(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -29,9 +29,8 @@ def fit_line(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 
 def _score(model, tokenizer, row) -> tuple[float, float]:
-    prompt_ids = encode_prompt(tokenizer, row["prompt"])
-    completions = [encode_completion(tokenizer, row["prompt"], row[key]) for key in ("chosen", "rejected")]
-    chosen, rejected = pair_logps(model, prompt_ids, completions).tolist()
+    prompt_ids, chosen_ids, rejected_ids = encode_pair(tokenizer, row["prompt"], row["chosen"], row["rejected"])
+    chosen, rejected = pair_logps(model, prompt_ids, [chosen_ids, rejected_ids]).tolist()
     return chosen, rejected
 
 

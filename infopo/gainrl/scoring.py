@@ -41,20 +41,25 @@ def hooked_module(model: nn.Module, layer: int) -> nn.Module:
 
 
 def prompt_token_masks(tokenizer, prompt) -> tuple[list[int], list[bool]]:
-    """Token ids of a prompt as the trainer feeds it, and which of them are the question's own tokens."""
-    if isinstance(prompt, str):
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return ids, [True] * len(ids)
-    users = [m for m in prompt if m.get("role") == "user"]
-    if not users or not isinstance(users[-1].get("content"), str):
-        raise InfopoConfigError("a conversational prompt needs a user message with text content to score")
-    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-    question = users[-1]["content"]
-    start = text.rfind(question)
-    if start < 0:
-        raise InfopoConfigError("the chat template does not reproduce the user message verbatim; cannot locate it")
-    end = start + len(question)
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    """Token ids of a prompt as the trainer feeds it, and which of them are the question's own tokens.
+
+    A token is the question's when its characters overlap the question's (character offsets of one tokenization of the
+    rendered prompt), so a token that a real BPE merges across the question's edge counts as question; special tokens
+    (empty offsets) and the rest of the template do not.
+    """
+    if isinstance(prompt, str):  # as TRL tokenizes a text prompt: with the tokenizer's special tokens (template)
+        text, start, end, special = prompt, 0, len(prompt), True
+    else:
+        users = [m for m in prompt if m.get("role") == "user"]
+        if not users or not isinstance(users[-1].get("content"), str):
+            raise InfopoConfigError("a conversational prompt needs a user message with text content to score")
+        text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        question = users[-1]["content"]
+        start = text.rfind(question)
+        if start < 0:
+            raise InfopoConfigError("the chat template does not reproduce the user message verbatim; cannot locate it")
+        end, special = start + len(question), False
+    encoded = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
     is_question = [begin < end and stop > start for begin, stop in encoded["offset_mapping"]]
     return encoded["input_ids"], is_question
 

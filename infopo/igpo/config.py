@@ -11,8 +11,12 @@ from infopo.configs import InfopoGRPOConfig
 class IGPOConfig(InfopoGRPOConfig):
     """``InfopoGRPOConfig`` plus IGPO's rollout, reward and advantage settings (arXiv 2510.14967)."""
 
-    max_turns: int = field(default=4, metadata={"help": "Turn limit of a rollout; hitting it without an answer is a format error."})
-    max_turn_tokens: int = field(default=32, metadata={"help": "New tokens the policy may write in one turn."})
+    max_turns: int = field(
+        default=4, metadata={"help": "Turn limit of a tag-protocol rollout; hitting it without an answer gets the format "
+                                     "penalty as its outcome (its measured gains are kept)."})
+    max_turn_tokens: int = field(
+        default=32, metadata={"help": "New tokens the policy may write in one turn of the tag protocol (the whole "
+                                      "rollout is capped by max_completion_length)."})
     gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
     info_gain_kind: str = field(
         default="prob", metadata={"help": "Probe value: 'prob' (geometric-mean answer probability) or 'log_prob'."}
@@ -22,18 +26,26 @@ class IGPOConfig(InfopoGRPOConfig):
     )
     outcome_metric: str = field(default="f1", metadata={"help": "Final-turn reward: 'f1' or 'exact_match'."})
     format_penalty: float = field(
-        default=-2.0, metadata={"help": "Final-turn reward of a malformed rollout (no answer, no search, or max_turns hit)."}
+        default=-2.0, metadata={"help": "Outcome of a rollout without a final answer (no answer tags in its last turn, "
+                                        "max_turns or max_completion_length hit), as in the authors' code."}
     )
     gain_weight: float = field(default=1.0, metadata={"help": "Weight of the information-gain rewards."})
     outcome_weight: float = field(default=1.0, metadata={"help": "Weight of the outcome reward."})
-    answer_column: str = field(default="answer", metadata={"help": "Data set column with the ground-truth answer."})
+    answer_column: str = field(
+        default="answer", metadata={"help": "Data set column with the ground-truth answer: a string, or a list of "
+                                            "acceptable answers (the probe scores the first, the outcome the best)."})
     answer_forcing_prefix: str = field(
-        default="<answer>", metadata={"help": "Text appended to the history before the teacher-forced answer in the probe."}
+        default="<answer>", metadata={"help": "Text appended to the history before the teacher-forced answer in the "
+                                              "probe; the answer's tokens are found by character offsets in one "
+                                              "tokenization of prefix + answer."}
     )
     corpus: str = field(
         default="synthetic:lookup_corpus",
-        metadata={"help": "Search corpus: a JSON-lines file with a 'text' field, or synthetic:lookup_corpus."},
+        metadata={"help": "Search corpus of the default environment: a JSON-lines file, a synthetic:<task> data set "
+                          "(Python API: also a list of documents). Ignored with environment_factory, tools or "
+                          "rollout_func."},
     )
+    corpus_text_field: str = field(default="text", metadata={"help": "Field of the corpus that holds a document's text."})
     search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
     search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call."})
     max_observation_chars: int = field(

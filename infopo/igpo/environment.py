@@ -1,7 +1,8 @@
-"""Environments for multi-turn rollouts: a small protocol and a BM25 search environment over a document corpus.
+"""Environments for multi-turn rollouts: IGPO's tag protocol, BM25 search over a corpus or over each question's own
+documents, and the same search as a TRL tool environment.
 
-Protocol: ``reset(sample)`` starts an episode for one data set row; ``step(text)`` takes the model's turn and
-returns a :class:`Step` with the observation to append (None when the episode ended) and why it ended.
+Tag protocol (:class:`TagEnvironment`): ``reset(**row)`` starts an episode for one data set row; ``step(text)`` takes
+the model's turn and returns a :class:`Step` with the observation to append (None when the episode ended).
 
 :class:`SearchEnvironment`: the model searches with ``<search>query</search>`` and gets the top-k documents back
 as `` <information> doc . doc .</information>``; ``<answer>...</answer>`` ends the episode. An observation and each
@@ -20,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from datasets import Dataset
 
@@ -39,19 +39,25 @@ class Step:
     truncated: bool = False
 
 
-class Environment(Protocol):
-    """What IGPOTrainer needs of an environment: the tags that end a turn and hold the answer, and ``step``.
+class TagEnvironment:
+    """An episode of IGPO's tag protocol: the model's turns are text, the environment answers each with an observation.
 
-    IGPOTrainer shares one environment across all rollouts of a batch and does not call ``reset``, so ``step`` must
-    not depend on per-episode state (true of search); ``reset`` serves drivers that run one episode at a time.
+    ``IGPOTrainer`` makes one instance per rollout (from ``environment_factory``, pooled and reused across batches, as
+    TRL does), calls ``reset(**row)`` with the rollout's data set row before its first turn, then ``step(text)`` after
+    every turn: the text the model wrote, cut after the first of ``stop_strings``. ``step`` returns a :class:`Step`:
+    the observation to append (its tokens stay out of the loss), or ``done``. The final answer is read from the last
+    turn inside ``answer_tags``. Subclasses keep per-episode state on the instance (see
+    :class:`ContextSearchEnvironment`).
     """
 
-    search_tags: tuple[str, str]
-    answer_tags: tuple[str, str]
+    stop_strings: tuple[str, ...] = ()
+    answer_tags: tuple[str, str] = ("<answer>", "</answer>")
 
-    def reset(self, sample: dict) -> None: ...
+    def reset(self, **row) -> None:
+        """Start an episode for one data set row (its columns as keyword arguments)."""
 
-    def step(self, text: str) -> Step: ...
+    def step(self, text: str) -> Step:
+        raise NotImplementedError
 
 
 def load_corpus(corpus, text_column: str = "text") -> list[str]:
@@ -79,8 +85,30 @@ def load_corpus(corpus, text_column: str = "text") -> list[str]:
     return documents
 
 
-class SearchEnvironment:
-    """BM25 search over a corpus, driven by tags in the model's text."""
+class BM25Index:
+    """BM25 retrieval (the ``bm25s`` library) over a list of documents; built once, shared by every episode."""
+
+    def __init__(self, documents: list[str]):
+        import bm25s  # a dependency of infopo; imported here so that importing infopo stays light
+
+        self.documents = documents
+        self._bm25s = bm25s
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(documents, stopwords=None, show_progress=False), show_progress=False)
+
+    def search(self, query: str, k: int) -> list[str]:
+        """The top-``k`` documents for ``query``, best first."""
+        tokens = self._bm25s.tokenize([query], stopwords=None, show_progress=False)
+        indices, _ = self.retriever.retrieve(tokens, k=min(k, len(self.documents)), show_progress=False)
+        return [self.documents[i] for i in indices[0].tolist()]
+
+
+class SearchEnvironment(TagEnvironment):
+    """Search by tags: ``<search>query</search>`` gets the top-k documents of a BM25 index, ``<answer>`` ends.
+
+    ``corpus`` is what :func:`load_corpus` reads, or a :class:`BM25Index` to share: :meth:`factory` builds the index
+    once and returns the ``environment_factory`` that makes one light episode object per rollout over it.
+    """
 
     def __init__(
         self,
@@ -94,28 +122,25 @@ class SearchEnvironment:
         time_limit_s: float = 5.0,
         max_observation_chars: int = 4000,
     ):
-        import bm25s  # a dependency of infopo; imported here so that importing infopo stays light
-
-        self.documents = load_corpus(corpus, text_column)
-        self.top_k = min(top_k, len(self.documents))
+        self.index = corpus if isinstance(corpus, BM25Index) else BM25Index(load_corpus(corpus, text_column))
+        self.top_k = top_k
         self.search_tags, self.information_tags, self.answer_tags = search_tags, information_tags, answer_tags
+        self.stop_strings = (search_tags[1], answer_tags[1])
         self.time_limit_s, self.max_observation_chars = time_limit_s, max_observation_chars
-        self._bm25s = bm25s
-        self.retriever = bm25s.BM25()
-        self.retriever.index(bm25s.tokenize(self.documents, stopwords=None, show_progress=False), show_progress=False)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self.searches = 0
         self.tool_errors = 0
         self.truncations = 0
 
-    def reset(self, sample: dict) -> None:
-        """Search needs no per-question state."""
+    @classmethod
+    def factory(cls, corpus, *, text_column: str = "text", **settings):
+        """An ``environment_factory``: every call returns a new episode over one shared index of ``corpus``."""
+        index = BM25Index(load_corpus(corpus, text_column))
+        return lambda: cls(index, **settings)
 
     def search(self, query: str) -> list[str]:
         """The top-k documents for ``query`` (best first)."""
-        tokens = self._bm25s.tokenize([query], stopwords=None, show_progress=False)
-        indices, _ = self.retriever.retrieve(tokens, k=self.top_k, show_progress=False)
-        return [self.documents[i] for i in indices[0].tolist()]
+        return self.index.search(query, self.top_k)
 
     def _tagged(self, tags: tuple[str, str], text: str) -> str | None:
         found = re.findall(re.escape(tags[0]) + r"(.*?)" + re.escape(tags[1]), text, flags=re.S)
@@ -146,3 +171,42 @@ class SearchEnvironment:
             self.truncations += 1
             body = body[: self.max_observation_chars] + " ..."
         return Step(f" {open_tag}{body}{close_tag}", done=False, truncated=truncated)
+
+
+class ContextSearchEnvironment(SearchEnvironment):
+    """A stateful episode: each question brings its own documents (its row's ``documents`` column, as in HotpotQA's
+    distractor setting), and ``reset`` indexes them, so the right answer depends on the episode's state. Sharing one
+    instance across rollouts would search another question's documents."""
+
+    def __init__(self, *, documents_column: str = "documents", **settings):
+        self.documents_column, self.settings = documents_column, settings
+        super().__init__(["(no episode yet)"], **settings)
+
+    def reset(self, **row) -> None:
+        if self.documents_column not in row:
+            raise InfopoConfigError(f"ContextSearchEnvironment needs a {self.documents_column!r} column; the row has "
+                                    f"{', '.join(row)}")
+        self.index = BM25Index(load_corpus(list(row[self.documents_column])))
+
+
+class ContextSearchTools:
+    """The same per-question search as a TRL ``environment_factory`` environment: ``reset(**row)`` indexes the row's
+    ``documents``, and the public method :meth:`search` becomes the model's tool (TRL's multi-turn tool loop)."""
+
+    def __init__(self, top_k: int = 3):
+        self.top_k = top_k
+        self.index: BM25Index | None = None
+
+    def reset(self, **row) -> None:
+        self.index = BM25Index(load_corpus(list(row["documents"])))
+
+    def search(self, query: str) -> str:
+        """Search this question's documents.
+
+        Args:
+            query: Words to look for, e.g. a name and a relation.
+
+        Returns:
+            The best matching documents, one per line.
+        """
+        return "\n".join(self.index.search(query, self.top_k))

@@ -63,6 +63,11 @@ class TurnRewards:
     def replace(self, values: torch.Tensor) -> "TurnRewards":
         return TurnRewards(values, self.offsets)
 
+    def select(self, rollouts: range) -> "TurnRewards":
+        """The consecutive rollouts ``rollouts`` (a range), repacked."""
+        begin, end = int(self.offsets[rollouts.start]), int(self.offsets[rollouts.stop])
+        return TurnRewards(self.values[begin:end], self.offsets[rollouts.start : rollouts.stop + 1] - begin)
+
 
 def probe_values(answer_logps: torch.Tensor, answer_mask: torch.Tensor, kind: str = "prob") -> torch.Tensor:
     """v = exp(mean_j log pi(a_j | context, a_<j)) over the masked answer tokens (``kind="log_prob"``: the mean).
@@ -120,6 +125,34 @@ def discounted_turn_advantages(rewards: TurnRewards, gamma: float = 1.0) -> Turn
             running = rewards.values[index] + gamma * running
             advantages[index] = running
     return rewards.replace(advantages)
+
+
+def igpo_turn_rewards(gains: list[list[float]], outcomes, gain_weight: float = 1.0,
+                      outcome_weight: float = 1.0) -> TurnRewards:
+    """Each rollout's turn rewards: its measured information gains (weighted), then its outcome (weighted).
+
+    As in the authors' released code (Feb 2026 revision): a rollout keeps every gain the probe measured, whether or not
+    its final answer parsed and whether or not it hit the turn limit; its outcome is then the format penalty. Nothing is
+    filled in: a single-turn rollout has its outcome alone, and no invented zero enters any group statistic.
+    """
+    outcomes = torch.as_tensor(outcomes, dtype=torch.float64).reshape(-1)
+    if len(gains) != outcomes.numel():
+        raise ValueError(f"{len(gains)} rollouts of gains for {outcomes.numel()} outcomes")
+    return TurnRewards.from_lists([[gain_weight * gain for gain in rollout] + [outcome_weight * outcome.item()]
+                                   for rollout, outcome in zip(gains, outcomes, strict=True)])
+
+
+def group_turn_advantages(gains: list[list[float]], outcomes, group_size: int, *, gain_weight: float = 1.0,
+                          outcome_weight: float = 1.0, mode: str = "joint", gamma: float = 1.0) -> TurnRewards:
+    """Turn advantages of a batch whose consecutive ``group_size`` rollouts answer one question: turn rewards
+    (:func:`igpo_turn_rewards`), z-scored per group (:func:`normalize_group_rewards`), discounted
+    (:func:`discounted_turn_advantages`). The batch is the whole generation batch over every process, so a group's
+    statistics cover all its rollouts wherever they ran."""
+    if len(gains) % group_size:
+        raise ValueError(f"{len(gains)} rollouts do not split into groups of {group_size}")
+    rewards = igpo_turn_rewards(gains, outcomes, gain_weight, outcome_weight)
+    groups = torch.arange(len(gains)) // group_size
+    return discounted_turn_advantages(normalize_group_rewards(rewards, groups, mode), gamma)
 
 
 def token_advantages(turn_advantages: TurnRewards, turn_spans: list[list[tuple[int, int]]], length: int):

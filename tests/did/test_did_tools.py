@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from infopo.cli import main
 from infopo.did.analyze import fit_line
-from infopo.scoring import encode_completion, encode_prompt, pair_logps
+from infopo.scoring import encode_pair, pair_logps
 from infopo.tiny import build_tokenizer
 
 
@@ -24,16 +24,38 @@ def test_pair_logps_equal_the_full_sequence_score(tiny_qwen2):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen2)
     tokenizer = build_tokenizer()
-    prompt_ids = encode_prompt(tokenizer, "what is 2 plus 3?")
-    completion = encode_completion(tokenizer, "what is 2 plus 3?", " the answer is 5.")
-    assert completion[-1] == tokenizer.eos_token_id
+    prompt_ids, completion, rejected = encode_pair(tokenizer, "what is 2 plus 3?", " the answer is 5.", " the answer is 6.")
+    assert completion[-1] == rejected[-1] == tokenizer.eos_token_id and tokenizer.decode(completion[:-1]) == " the answer is 5."
     ids = torch.tensor([prompt_ids + completion])
     token_logps = torch.log_softmax(model(ids).logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None]).squeeze(-1)
     expected = token_logps[len(prompt_ids) - 1 :].sum().item()
     assert pair_logps(model, prompt_ids, [completion]).item() == pytest.approx(expected, rel=1e-5)
     messages = [{"role": "user", "content": "what is 2 plus 3?"}]
-    reply = encode_completion(tokenizer, messages, [{"role": "assistant", "content": "5."}])
+    _, reply, _ = encode_pair(tokenizer, messages, [{"role": "assistant", "content": "5."}],
+                              [{"role": "assistant", "content": "6."}])
     assert tokenizer.decode(reply).startswith("5.<|im_end|>")
+
+
+@pytest.mark.slow
+def test_pairs_split_as_dpo_splits_them_with_the_real_tokenizer(smollm2_tokenizer):
+    """Prompt + completion in one tokenization, split where it leaves the prompt alone: a prompt's trailing space
+    merges into the completion's first token (' the') and then belongs to the completion, as in TRL's DPO."""
+    tokenizer = smollm2_tokenizer
+    cases = [("what is 2 plus 3?", " the answer is 5.", " the answer is 6."), ("what is 2 plus 3? ", "5", "6"),
+             ("what is 2 plus 3? ", "the answer is 5", "the answer is 6"), ("Q:\n", "5\n", "6\n")]
+    for prompt, chosen, rejected in cases:
+        prompt_ids, chosen_ids, rejected_ids = encode_pair(tokenizer, prompt, chosen, rejected)
+        assert prompt_ids + chosen_ids == tokenizer(text=prompt + chosen + tokenizer.eos_token)["input_ids"]
+        assert prompt_ids + rejected_ids == tokenizer(text=prompt + rejected + tokenizer.eos_token)["input_ids"]
+        assert prompt_ids == tokenizer(text=prompt)["input_ids"][: len(prompt_ids)]
+    prompt_ids, chosen_ids, _ = encode_pair(tokenizer, *cases[2])
+    assert len(prompt_ids) == len(tokenizer(text=cases[2][0])["input_ids"]) - 1  # the space went to ' the'
+    assert tokenizer.convert_ids_to_tokens(chosen_ids)[0] == "Ġthe"
+    messages = [{"role": "user", "content": "what is 2 plus 3?"}]
+    prompt_ids, chosen_ids, _ = encode_pair(tokenizer, messages, [{"role": "assistant", "content": "5"}],
+                                            [{"role": "assistant", "content": "6"}])
+    assert tokenizer.decode(prompt_ids).endswith("<|im_start|>assistant\n")
+    assert tokenizer.decode(chosen_ids) == "5<|im_end|>\n"
 
 
 @pytest.mark.slow

@@ -37,6 +37,25 @@ def test_question_tokens_come_from_the_chat_template(tiny):
     assert all(plain_mask) and plain_ids == tokenizer(PROMPTS[0], add_special_tokens=False)["input_ids"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["what is 3 plus 4?", " what is 3 plus 4? ", "\nwhat is 3 plus 4?\n", "Paris?"])
+def test_question_and_template_split_with_the_real_tokenizer(smollm2_tokenizer, question):
+    """SmolLM2's template adds a default system prompt; the question's tokens are found by character offsets in the
+    rendered prompt, the same ids TRL feeds, whatever spaces and newlines surround the question."""
+    tokenizer = smollm2_tokenizer
+    for prompt in ([{"role": "user", "content": question}], [{"role": "system", "content": "be brief"},
+                                                              {"role": "user", "content": question}]):
+        ids, is_question = prompt_token_masks(tokenizer, prompt)
+        assert ids == tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
+                                                    return_dict=True)["input_ids"]
+        asked = tokenizer.decode([t for t, q in zip(ids, is_question) if q])
+        assert question.strip() in asked and len(asked) <= len(question) + 2  # at most a merged edge character
+        template = tokenizer.decode([t for t, q in zip(ids, is_question) if not q])
+        assert "<|im_start|>assistant" in template and ("SmolLM" in template or "be brief" in template)
+    plain_ids, plain_mask = prompt_token_masks(tokenizer, question)
+    assert plain_ids == tokenizer(text=question)["input_ids"] and all(plain_mask)  # as TRL tokenizes a text prompt
+
+
 def test_scores_equal_a_full_forward_and_no_later_layer_runs(tiny):
     model, tokenizer = tiny
     ran = []

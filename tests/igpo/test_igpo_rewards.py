@@ -9,6 +9,8 @@ from infopo.igpo.rewards import (
     discounted_turn_advantages,
     exact_match,
     extract_answer,
+    group_turn_advantages,
+    igpo_turn_rewards,
     info_gain_rewards,
     normalize_group_rewards,
     probe_values,
@@ -31,6 +33,41 @@ def test_worked_example_joint_gamma_one():
     a, b = advantages.per_rollout()
     assert a.tolist() == pytest.approx([1.1423, 1.2289, 1.9531], abs=1e-4)
     assert b.tolist() == pytest.approx([-1.1423, -0.5966], abs=1e-4)
+
+
+# Malformed rollouts as the authors' released code (debajoycs98/IGPO 8660196, Feb 2026) treats them: G = 3, gamma = 1,
+# format penalty -2. A answers (F1 1); B's answer fails to parse after two turns (one measured gain, 0.40 - 0.10);
+# C hits max_turns = 3 unanswered (probe 0.10 -> 0.20 -> 0.15: two gains). Every measured gain and both penalties
+# enter the group statistics, nothing else. The numbers are those of a replica of the authors' core_algos.py.
+AUTHORS_GAINS = [[0.20, -0.05], [0.30], [0.10, -0.05]]
+AUTHORS_OUTCOMES = [1.0, -2.0, -2.0]
+
+
+def test_malformed_rollouts_keep_their_measured_gains_as_in_the_authors_code():
+    rewards = igpo_turn_rewards(AUTHORS_GAINS, AUTHORS_OUTCOMES)
+    assert rewards.values.tolist() == pytest.approx([0.20, -0.05, 1.0, 0.30, -2.0, 0.10, -0.05, -2.0])
+    joint = group_turn_advantages(AUTHORS_GAINS, AUTHORS_OUTCOMES, group_size=3, mode="joint").per_rollout()
+    assert joint[0].tolist() == pytest.approx([2.0416, 1.5404, 1.2836], abs=1e-4)  # mean -0.3125, std 1.0225
+    assert joint[1].tolist() == pytest.approx([-1.0514, -1.6504], abs=1e-4)
+    assert joint[2].tolist() == pytest.approx([-0.9902, -1.3937, -1.6504], abs=1e-4)
+    separate = group_turn_advantages(AUTHORS_GAINS, AUTHORS_OUTCOMES, group_size=3, mode="separate").per_rollout()
+    assert separate[0].tolist() == pytest.approx([1.0515, 0.3260, 1.4142], abs=1e-4)
+    assert separate[1].tolist() == pytest.approx([0.7438, -0.7071], abs=1e-4)
+    assert separate[2].tolist() == pytest.approx([-1.7953, -1.7953, -0.7071], abs=1e-4)
+    # Invented zeros (the earlier rule: no gains for malformed rollouts, zeros in their place) move every rollout's
+    # advantages, the well-formed A included.
+    zeroed = group_turn_advantages([[0.20, -0.05], [0.0], [0.0, 0.0]], AUTHORS_OUTCOMES, group_size=3).per_rollout()
+    assert abs(zeroed[0][0].item() - joint[0][0].item()) > 0.1
+
+
+def test_weights_and_batches_of_groups():
+    rewards = igpo_turn_rewards([[0.5], []], [1.0, -2.0], gain_weight=2.0, outcome_weight=0.5)
+    assert [t.tolist() for t in rewards.per_rollout()] == [[1.0, 0.5], [-1.0]]
+    two_groups = group_turn_advantages(AUTHORS_GAINS * 2, AUTHORS_OUTCOMES * 2, group_size=3)
+    alone = group_turn_advantages(AUTHORS_GAINS, AUTHORS_OUTCOMES, group_size=3)
+    assert two_groups.select(range(3, 6)).values.tolist() == pytest.approx(alone.values.tolist())
+    with pytest.raises(ValueError, match="do not split into groups of 2"):
+        group_turn_advantages(AUTHORS_GAINS, AUTHORS_OUTCOMES, group_size=2)
 
 
 def test_probe_value_of_the_worked_example():

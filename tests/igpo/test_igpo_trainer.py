@@ -1,14 +1,17 @@
-"""IGPOTrainer on the tiny model after a short supervised warm start on search demonstrations (real runs)."""
+"""IGPOTrainer: the tag loop through transformers' generate on a warm-started tiny model, through vLLM (a stand-in for
+TRL's vLLM generation object), TRL's own tool loop, user rewards and rollout functions (real runs)."""
+
+import re
 
 import pytest
 import torch
 from datasets import Dataset
 
-from infopo import InfopoSFTConfig, InfopoSFTTrainer
-from infopo.data.lookup import lookup_demonstrations, lookup_questions
+from helpers.scripted_vllm import install
+from infopo import IGPOConfig, IGPOTrainer, InfopoSFTConfig, InfopoSFTTrainer
+from infopo.data.lookup import lookup_context_questions, lookup_demonstrations, lookup_questions
 from infopo.errors import InfopoConfigError
-from infopo.igpo.config import IGPOConfig
-from infopo.igpo.trainer import IGPOTrainer
+from infopo.igpo.environment import ContextSearchEnvironment, ContextSearchTools
 
 pytestmark = pytest.mark.slow
 
@@ -34,40 +37,39 @@ def _config(tmp_path, **fields):
     return IGPOConfig(**{**base, **fields})
 
 
-def test_turn_spans_masks_and_advantages(tmp_path, warm_model):
-    torch.manual_seed(0)
-    trainer = IGPOTrainer(model=warm_model, args=_config(tmp_path), train_dataset=lookup_questions(16, seed=3))
-    question = lookup_questions(2, seed=5, two_hop_share=1.0)
-    inputs = [question[0]] * 4 + [question[1]] * 4
-    output = trainer._generate_and_score_completions(inputs)
-    advantages, tool_mask = output["advantages"], output["tool_mask"]
+def _check_turn_structure(trainer, output, group_size):
+    """Every turn's tokens carry one advantage, observations carry none and are out of the loss; with gamma = 1 and
+    joint normalisation the z-scored turn rewards of a group sum to zero."""
+    advantages, tool_mask, rollouts = output["advantages"], output["tool_mask"], trainer._rollouts
     assert advantages.shape == output["completion_ids"].shape == tool_mask.shape
-    rollouts = trainer._last_rollouts
-    assert max(len(spans) for spans in rollouts["spans"]) >= 2  # the warm policy searches before answering
     width = advantages.shape[1]
     for row, spans in enumerate(rollouts["spans"]):
         assistant = torch.zeros(width, dtype=torch.bool)
-        per_turn = []
         for start, end in spans:
-            end = min(end, width)
             assistant[start:end] = True
-            if start < end:
-                values = advantages[row, start:end]
-                assert torch.all(values == values[0])  # every token of a turn carries that turn's advantage
-                per_turn.append(values[0].item())
-        length = int(output["completion_mask"][row].sum())
+            assert torch.all(advantages[row, start:end] == advantages[row, start])
+        length = len(rollouts["completion_ids"][row])
         observation = ~assistant[:length]
-        assert torch.all(tool_mask[row, :length][observation] == 0)  # observations are out of the loss
+        assert torch.all(tool_mask[row, :length][observation] == 0) and torch.all(advantages[row, :length][observation] == 0)
         assert torch.all(tool_mask[row, :length][assistant[:length]] == 1)
-        assert torch.all(advantages[row, :length][observation] == 0)
-    # gamma = 1, joint: r~_t = A_t - A_{t+1}; the z-scored rewards of a group sum to zero.
-    for group in (range(0, 4), range(4, 8)):
+    for group in range(0, len(rollouts["spans"]), group_size):
         total = 0.0
-        for row in group:
-            spans = rollouts["spans"][row]
-            turn_values = [advantages[row, start].item() for start, _ in spans if start < width]
-            total += sum(a - b for a, b in zip(turn_values, turn_values[1:] + [0.0], strict=True))
+        for row in range(group, group + group_size):
+            values = [advantages[row, start].item() for start, _ in rollouts["spans"][row]]
+            total += sum(a - b for a, b in zip(values, values[1:] + [0.0], strict=True))
         assert total == pytest.approx(0.0, abs=1e-4)
+
+
+def test_tag_loop_through_transformers_generate(tmp_path, warm_model):
+    torch.manual_seed(0)
+    trainer = IGPOTrainer(model=warm_model, args=_config(tmp_path), train_dataset=lookup_questions(16, seed=3))
+    question = lookup_questions(2, seed=5, two_hop_share=1.0)
+    output = trainer._generate_and_score_completions([question[0]] * 4 + [question[1]] * 4)
+    assert max(len(spans) for spans in trainer._rollouts["spans"]) >= 2  # the warm policy searches before answering
+    for ids in trainer._rollouts["completion_ids"]:  # a turn ends at its closing tag: no padding or text after it
+        text = trainer.processing_class.decode(ids)
+        assert "<|endoftext|>" not in text and not re.search(r"</search>\S", text)
+    _check_turn_structure(trainer, output, group_size=4)
 
 
 def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
@@ -76,12 +78,10 @@ def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
     logged = [entry for entry in trainer.state.log_history if "igpo/turns" in entry]
     assert len(logged) == 2
     for entry in logged:
-        assert {"igpo/outcome", "igpo/format_error_frac", "igpo/tool_error_frac", "reward"} <= set(entry)
+        assert {"igpo/outcome", "igpo/success", "igpo/format_error_frac", "igpo/tool_error_frac", "reward",
+                "rewards/outcome/mean"} <= set(entry)
         assert 1 <= entry["igpo/turns"] <= 3
     assert any("igpo/info_gain" in entry and "igpo/probe_last" in entry for entry in logged)
-    trainer.save_model()
-    trainer.create_model_card()
-    assert "igpo" in (tmp_path / "igpo" / "README.md").read_text().split("---")[1]
 
 
 def test_gainrl_schedules_igpo_questions(tmp_path, warm_model):
@@ -92,19 +92,127 @@ def test_gainrl_schedules_igpo_questions(tmp_path, warm_model):
     logs = trainer.state.log_history
     assert sum("gainrl/delta" in entry for entry in logs) == 2  # 4 questions x 4 rollouts / 8 per step: 2 epochs
     assert all(0.0 <= entry["gainrl/acc"] <= 1.0 for entry in logs if "gainrl/acc" in entry)
-    assert all(-1.0 <= entry["gainrl/angle"] <= 1.0 for entry in logs if "gainrl/angle" in entry)
     assert trainer.gainrl_state.epoch == 2
-    assert trainer.gainrl_state.mu == pytest.approx(sum(e["gainrl/delta"] for e in logs if "gainrl/delta" in e))
+
+
+def _context_script(text: str) -> str:
+    """Searches the question's entity and relation, then answers from the retrieved fact; the text after the closing
+    tag stands for what a backend may return past a stop string."""
+    relation, entity = re.findall(r"what is the (\w+) of (\w+)\?", text)[-1]
+    if "<information>" not in text:
+        return f" <search> {entity} {relation}</search> and more"
+    found = re.findall(rf"{entity} {relation} (\w+) \.", text.split("<information>")[-1])
+    return f" <answer> {found[0] if found else 'none'}</answer> done"
+
+
+def test_tag_loop_through_vllm_with_stateful_episodes(tmp_path, tiny_qwen2):
+    """Each turn goes to TRL's vLLM generation with the closing tags as stop strings and max_turn_tokens; each
+    rollout has its own ContextSearchEnvironment, reset with its row, so it searches its own question's documents."""
+    data = lookup_context_questions(8, seed=1, two_hop_share=0.0)
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_turn_tokens=20), train_dataset=data,
+                          environment_factory=lambda: ContextSearchEnvironment(top_k=2))
+    stand_in = install(trainer, _context_script)
+    inputs = [data[0]] * 4 + [data[1]] * 4
+    output = trainer._generate_and_score_completions(inputs)
+    assert len(stand_in.calls) == 2 and stand_in.weight_syncs == 1
+    for call in stand_in.calls:
+        assert call["stop"] == ["</search>", "</answer>"] and call["include_stop"] and call["max_tokens"] == 20
+        assert call["n"] == 1 and len(call["prompts"]) == 8
+    assert all("<information>" in prompt for prompt in stand_in.calls[1]["prompts"])  # turn 2 sees turn 1's result
+    assert trainer._rollouts["predictions"] == [row["answer"] for row in inputs]  # its own documents, every rollout
+    assert all(len(spans) == 2 for spans in trainer._rollouts["spans"])
+    for ids in trainer._rollouts["completion_ids"]:
+        assert "and more" not in trainer.processing_class.decode(ids)  # cut after the stop string
+    assert torch.isfinite(output["importance_sampling_ratio"]).all()  # vLLM log-probs reached TRL's correction
+    assert trainer.vllm_generation.generation_kwargs == {} and stand_in.max_completion_length == 256  # restored
+
+
+def _tool_script(text: str) -> str:
+    """TRL's tool loop: call the search tool first, then answer from the tool response."""
+    relation, entity = re.findall(r"what is the (\w+) of (\w+)\?", text)[-1]
+    if "<tool_response>" not in text:
+        return '<tool_call>\n{"name": "search", "arguments": {"query": "%s %s"}}\n</tool_call><|im_end|>' % (entity, relation)
+    found = re.findall(rf"{entity} {relation} (\w+)", text.split("<tool_response>")[-1])
+    return f"<answer> {found[0] if found else 'none'}</answer><|im_end|>"
+
+
+def test_trl_tool_loop_turns_come_from_the_tool_mask(tmp_path, tiny_qwen2):
+    data = lookup_context_questions(8, seed=2, conversational=True, two_hop_share=0.0)
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_completion_length=200), train_dataset=data,
+                          environment_factory=lambda: ContextSearchTools(top_k=1))
+    stand_in = install(trainer, _tool_script)
+    trainer.model.train()  # as in a training step: train-mode metrics
+    inputs = [data[0]] * 4 + [data[1]] * 4
+    output = trainer._generate_and_score_completions(inputs)
+    assert len(stand_in.calls) == 2 and stand_in.calls[0]["stop"] is None  # TRL's own loop: no per-turn stop strings
+    assert all(len(spans) == 2 for spans in trainer._rollouts["spans"])
+    assert trainer._rollouts["predictions"] == [row["answer"] for row in inputs]
+    _check_turn_structure(trainer, output, group_size=4)
+    assert any(key.startswith("tools/") for key in trainer._metrics["train"])
+
+
+def test_user_rewards_are_the_outcome(tmp_path, tiny_qwen2):
+    data = lookup_context_questions(8, seed=1, two_hop_share=0.0)
+
+    def constant(completions, **kwargs):
+        return [-100.0] * len(completions)
+
+    trainer = IGPOTrainer(model=tiny_qwen2, reward_funcs=[constant], args=_config(tmp_path), train_dataset=data,
+                          environment_factory=lambda: ContextSearchEnvironment(top_k=2))
+    install(trainer, _context_script)
+    trainer.model.train()
+    trainer._generate_and_score_completions([data[0]] * 4 + [data[1]] * 4)
+    assert trainer._outcomes.tolist() == [-100.0] * 8
+    assert trainer._metrics["train"]["igpo/outcome"][-1] == -100.0
+
+
+def test_a_user_rollout_func_is_honoured_and_needs_an_env_mask(tmp_path, tiny_qwen2):
+    calls = []
+
+    def rollout(prompts, trainer):
+        calls.append(len(prompts))
+        tokenizer = trainer.processing_class
+        turn, observation, answer = (tokenizer(text, add_special_tokens=False)["input_ids"]
+                                     for text in (" <search> x</search>", " <information> y</information>", " <answer> z</answer>"))
+        return {"prompt_ids": [tokenizer(p)["input_ids"] for p in prompts], "logprobs": None,
+                "completion_ids": [turn + observation + answer] * len(prompts),
+                "env_mask": [[1] * len(turn) + [0] * len(observation) + [1] * len(answer)] * len(prompts)}
+
+    data = Dataset.from_dict({"prompt": ["who?"] * 4, "answer": ["z", "z", "q", "q"]})
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, per_device_train_batch_size=4), train_dataset=data,
+                          rollout_func=rollout)
+    trainer._generate_and_score_completions([dict(row) for row in data])
+    assert calls == [4] and all(len(spans) == 2 for spans in trainer._rollouts["spans"])
+    assert trainer._outcomes.tolist() == [1.0, 1.0, 0.0, 0.0]
+
+    def no_mask(prompts, trainer):
+        output = rollout(prompts, trainer)
+        del output["env_mask"]
+        return output
+
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, per_device_train_batch_size=4), train_dataset=data,
+                          rollout_func=no_mask)
+    with pytest.raises(InfopoConfigError, match="must return 'env_mask'"):
+        trainer._generate_and_score_completions([dict(row) for row in data])
 
 
 def test_bad_input_is_refused_before_training(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="needs the answer column 'answer'"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path), train_dataset=Dataset.from_dict({"prompt": ["q"]}))
-    with pytest.raises(InfopoConfigError, match="1 rows have an empty 'answer'"):
+    with pytest.raises(InfopoConfigError, match="1 rows of train_dataset have an empty 'answer'"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path),
                     train_dataset=Dataset.from_dict({"prompt": ["q", "r"], "answer": ["a", " "]}))
     with pytest.raises(InfopoConfigError, match="corpus file not found"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, corpus=str(tmp_path / "none.jsonl")),
                     train_dataset=lookup_questions(4))
+    with pytest.raises(InfopoConfigError, match="tools= runs TRL's tool loop"):
+        IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path), train_dataset=lookup_questions(4),
+                    environment_factory=lambda: ContextSearchEnvironment(), tools=[len])
     with pytest.raises(ValueError, match="norm_mode must be one of joint, separate"):
         _config(tmp_path, norm_mode="both")
+
+
+def test_a_list_of_documents_is_a_corpus(tmp_path, tiny_qwen2):
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, corpus=["kaba capital zolo", "zolo mayor pibe"]),
+                          train_dataset=lookup_questions(4))
+    assert trainer._episodes(1)[0].search("kaba")[0] == "kaba capital zolo"

@@ -34,6 +34,23 @@ def test_rows_are_the_pieces_tokenized_alone_with_turns_masked_in(tokenizer):
         assert tokenizer(text)["input_ids"] == row["input_ids"]
 
 
+@pytest.mark.slow
+def test_conversational_trajectories_with_the_real_tokenizer(smollm2_tokenizer):
+    """SmolLM2: the chat template's prompt (protocol system prompt, question, generation prompt), then every piece
+    tokenized alone, exactly as IGPO's rollouts assemble them; every piece decodes back to its own text, so what the
+    environment parses after a turn is what the demonstration wrote."""
+    tokenizer = smollm2_tokenizer
+    trajectories = lookup_trajectories(4, seed=3, conversational=True, two_hop_share=1.0)
+    for demo, row in zip(trajectories, tokenize_trajectories(tokenizer, trajectories), strict=True):
+        prompt_ids = tokenizer.apply_chat_template(demo["prompt"], add_generation_prompt=True, tokenize=True,
+                                                   return_dict=True)["input_ids"]
+        assert row["input_ids"][: len(prompt_ids)] == prompt_ids and not any(row["assistant_masks"][: len(prompt_ids)])
+        trained = [t for t, m in zip(row["input_ids"], row["assistant_masks"]) if m]
+        assert tokenizer.decode(trained) == "".join(demo["turns"])
+        for piece in demo["turns"] + demo["observations"]:
+            assert tokenizer.decode(tokenizer(piece, add_special_tokens=False)["input_ids"]) == piece
+
+
 def test_names_tokenize_into_syllables_wherever_they_appear(tokenizer):
     assert tokenizer.tokenize(" nitabu") == ["Ġni", "ta", "bu"] and tokenizer.tokenize("nitabu") == ["ni", "ta", "bu"]
 

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from conftest import RECIPES
 from infopo.cli import main
 from infopo.kappa import export_unfrozen_yaml, scan_condition_numbers, select_by_condition
-from infopo.tiny import resolve_model
+from infopo.models import resolve_model
 
 pytestmark = pytest.mark.slow
 
