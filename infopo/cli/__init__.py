@@ -26,28 +26,31 @@ A recipe's fields are those of TRL's config for the command, trl.ModelConfig, th
 kappa_* fields (KappaTune), and for grpo/igpo the gainrl_* fields (GAIN-RL); `infopo <command> --help` lists them. Flags override the YAML."""
 
 
-def _commands():
-    from infopo.cli.did import run_did
-    from infopo.cli.dpo import DID_DPO, DPO
-    from infopo.cli.gainrl import run_gainrl
-    from infopo.cli.grpo import GRPO
-    from infopo.cli.igpo import IGPO
-    from infopo.cli.kappa import run_kappa
-    from infopo.cli.sft import SFT
-    from infopo.cli.train import run_training
-    from infopo.cli.tiny import run_tiny
+COMMANDS = {
+    "sft": ("infopo.cli.sft", "SFT"),
+    "dpo": ("infopo.cli.dpo", "DPO"),
+    "did-dpo": ("infopo.cli.dpo", "DID_DPO"),
+    "grpo": ("infopo.cli.grpo", "GRPO"),
+    "igpo": ("infopo.cli.igpo", "IGPO"),
+    "did": ("infopo.cli.did", "run_did"),
+    "kappa": ("infopo.cli.kappa", "run_kappa"),
+    "gainrl": ("infopo.cli.gainrl", "run_gainrl"),
+    "tiny": ("infopo.cli.tiny", "run_tiny"),
+}
+"""Each command's module and its entry: a ``TrainingCommand`` (run by ``run_training``) or a function of argv. Only
+the command being run is imported, so ``infopo kappa scan`` does not load TRL's trainers."""
 
-    return {
-        "sft": lambda argv: run_training(SFT, argv),
-        "dpo": lambda argv: run_training(DPO, argv),
-        "did-dpo": lambda argv: run_training(DID_DPO, argv),
-        "grpo": lambda argv: run_training(GRPO, argv),
-        "igpo": lambda argv: run_training(IGPO, argv),
-        "did": run_did,
-        "kappa": run_kappa,
-        "gainrl": run_gainrl,
-        "tiny": run_tiny,
-    }
+
+def _command(name: str):
+    import importlib
+
+    module, attribute = COMMANDS[name]
+    entry = getattr(importlib.import_module(module), attribute)
+    if callable(entry):
+        return entry
+    from infopo.cli.train import run_training
+
+    return lambda argv: run_training(entry, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
-    commands = _commands()
     command, rest = argv[0], argv[1:]
-    if command not in commands:
+    if command not in COMMANDS:
         print(f"infopo: error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     try:
-        commands[command](rest)
+        _command(command)(rest)
     except InfopoConfigError as error:
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 2

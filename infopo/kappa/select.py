@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import yaml
-from peft import LoraConfig
 from torch import nn
 
 from infopo.errors import InfopoConfigError
@@ -74,7 +73,7 @@ def check_names(model: nn.Module, names: list[str]) -> None:
         raise InfopoConfigError("the kappa selection is empty: nothing would be trained")
 
 
-def apply_selection(model: nn.Module, names: list[str], mode: str = "full", lora_config: LoraConfig | None = None):
+def apply_selection(model: nn.Module, names: list[str], mode: str = "full", lora_config=None):
     """Make ``model`` train exactly ``names``.
 
     ``mode="full"``: ``requires_grad`` is True on the selected parameters and False on every other one; returns None.
@@ -96,6 +95,8 @@ def apply_selection(model: nn.Module, names: list[str], mode: str = "full", lora
     params = dict(model.named_parameters())
     modules = [name.removesuffix(".weight") for name in names if params[name].ndim == 2 and name.endswith(".weight")]
     parameters = [name for name in names if params[name].ndim == 3]
+    from peft import LoraConfig
+
     config = copy.deepcopy(lora_config) if lora_config is not None else LoraConfig(r=16, lora_alpha=32)
     config.task_type = config.task_type or "CAUSAL_LM"
     config.target_modules = modules or None
