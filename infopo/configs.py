@@ -26,12 +26,32 @@ class RedactedPickle:
         return clone
 
 
+TRACKER_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet_ml", "tensorboard": "tensorboard",
+                    "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow", "neptune": "neptune",
+                    "codecarbon": "codecarbon", "clearml": "clearml", "dagshub": "dagshub", "dvclive": "dvclive",
+                    "swanlab": "swanlab", "flyte": "flytekit"}
+"""The package each ``report_to`` tracker needs (what to pip install)."""
+
+
+def check_trackers(report_to) -> None:
+    """Every tracker in ``report_to`` can be started: its package is installed (a missing one would otherwise end the
+    run in a traceback once the trainer is built)."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    available = set(get_available_reporting_integrations())
+    for tracker in report_to or []:
+        if tracker not in available and tracker in TRACKER_PACKAGES:
+            raise ValueError(f"report_to {tracker!r} needs the package {TRACKER_PACKAGES[tracker]}: pip install "
+                             f"{TRACKER_PACKAGES[tracker]} (or report to another tracker, or none)")
+
+
 @dataclass
 class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments):
     """TRL's ``SFTConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
+        check_trackers(self.report_to)
         self.check_kappa()
 
 
@@ -41,6 +61,7 @@ class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        check_trackers(self.report_to)
         self.check_kappa()
 
 
@@ -51,5 +72,6 @@ class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArgumen
 
     def __post_init__(self):
         super().__post_init__()
+        check_trackers(self.report_to)
         self.check_kappa()
         self.check_gainrl()

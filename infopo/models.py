@@ -84,3 +84,26 @@ def resolve_model(name_or_path: str) -> str:
 
         return smollm2_folder(name_or_path)
     return name_or_path
+
+
+def model_name_of(path: str | os.PathLike | None) -> str | None:
+    """The name a user would write for ``path``: ``tiny:<preset>`` or ``smollm2:<variant>`` for a folder of infopo's
+    cache (model cards show the name, not the cache path), anything else unchanged."""
+    if path is None:
+        return None
+    folder = Path(path)
+    try:
+        relative = folder.resolve().relative_to(cache_root().resolve())
+    except (ValueError, OSError):
+        return str(path)
+    if len(relative.parts) != 2:
+        return str(path)
+    kind, entry = relative.parts
+    if kind == "tiny":
+        return f"tiny:{entry.rsplit('-', 1)[0]}"
+    if kind == "smollm2":
+        from infopo.smollm2 import SMOLLM2_MODELS
+
+        variant = next((name for name in SMOLLM2_MODELS if entry.startswith(name + "-")), None)
+        return f"smollm2:{variant}" if variant else str(path)
+    return str(path)

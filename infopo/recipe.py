@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 
@@ -29,21 +30,54 @@ def _default(field: dataclasses.Field):
     return dataclasses.MISSING
 
 
-def non_default_fields(config) -> dict:
-    """Init fields of the dataclass ``config`` whose value differs from the field's declared default.
+def _plain_fields(config) -> dict:
+    return {f.name: plain_value(getattr(config, f.name)) for f in dataclasses.fields(config)
+            if f.init and not f.name.startswith("_")}
 
-    Values that ``__post_init__`` normalises (an enum from its string, say) compare by their plain form, so a field
-    left at its default does not show up.
+
+def minimal_recipe(config) -> dict:
+    """The fewest init fields of the dataclass ``config`` that rebuild it, as plain values.
+
+    Start from the fields whose value differs from the declared default, then drop every field that the others
+    determine: one whose removal still rebuilds a config equal to ``config`` in every field (``__post_init__``
+    derives it, as TRL's GRPOConfig derives ``generation_batch_size`` and ``steps_per_generation`` from the batch
+    size, or normalises it, as transformers does ``debug`` and ``accelerator_config``). Passes repeat until none
+    drops, since two derived fields can block each other's removal (GRPO refuses both set at once). What is left is
+    what the user set, and it reruns: ``type(config)(**minimal_recipe(config))`` equals ``config``.
     """
-    recipe = {}
-    for field in dataclasses.fields(config):
-        if not field.init or field.name.startswith("_"):
-            continue
-        value = plain_value(getattr(config, field.name))
-        default = _default(field)
-        if default is dataclasses.MISSING or value != plain_value(default):
-            recipe[field.name] = value
-    return recipe
+    cls, current = type(config), _plain_fields(config)
+    declared = {f.name: _default(f) for f in dataclasses.fields(config)}
+    kept = {name: getattr(config, name) for name, value in current.items()
+            if declared[name] is dataclasses.MISSING or value != plain_value(declared[name])}
+    with _accelerate_state_kept():
+        changed = True
+        while changed:
+            changed = False
+            for name in sorted(kept):
+                trial = {key: value for key, value in kept.items() if key != name}
+                try:
+                    rebuilt = cls(**trial)
+                except (ValueError, TypeError):
+                    continue
+                if _plain_fields(rebuilt) == current:
+                    kept, changed = trial, True
+    return {name: plain_value(kept[name]) for name in current if name in kept}
+
+
+@contextlib.contextmanager
+def _accelerate_state_kept():
+    """Building a transformers ``TrainingArguments`` can reset accelerate's process-wide state (its device setup
+    clears ``PartialState`` and ``AcceleratorState``), which a trainer already running in this process relies on: the
+    state is put back as it was."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    saved = [(state, dict(state._shared_state)) for state in (PartialState, AcceleratorState, GradientState)]
+    try:
+        yield
+    finally:
+        for state, shared in saved:
+            state._shared_state.clear()
+            state._shared_state.update(shared)
 
 
 SECRET_FIELDS = ("hub_token", "push_to_hub_token")

@@ -43,7 +43,7 @@ def _plot(result: dict, path: Path) -> None:
     axes.set_xlabel("reference log-margin m_ref")
     axes.set_ylabel("policy log-margin m_policy")
     ordered = result["summary"]["observable_ordered_frac"]
-    axes.set_title(f"log-margin ordering: {ordered:.0%} of pairs have m_policy >= m_ref")
+    axes.set_title(f"log-margin ordering:\n{ordered:.0%} of pairs have m_policy >= m_ref")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
@@ -25,9 +27,12 @@ class GRPOScriptArguments(InfopoScriptArguments):
 
 
 def load_reward_function(name: str):
-    """A reward function by registry name or ``package.module.function`` path."""
+    """A reward function by registry name or ``package.module.function`` path; modules in the working folder are found
+    too (``my_rewards.contains_answer`` with ``my_rewards.py`` next to the recipe), as with ``trl grpo``."""
     if name in REWARD_FUNCTIONS:
         return REWARD_FUNCTIONS[name]
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     module_name, _, attribute = name.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attribute)

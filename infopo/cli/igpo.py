@@ -5,7 +5,7 @@ from pathlib import Path
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.data import require_columns
 from infopo.igpo.config import IGPOConfig
-from infopo.igpo.report import curve_rows, format_curves, plot_curves
+from infopo.igpo.report import curve_rows, format_curves, format_greedy, plot_curves
 from infopo.igpo.trainer import IGPOTrainer
 
 
@@ -14,7 +14,10 @@ def _check_questions(dataset, name: str, script_args) -> None:
 
 
 def _report_curves(trainer) -> None:
-    """Print the success and information-gain curves; write them to ``igpo_curves.png`` when matplotlib is there."""
+    """Print the greedy held-out success before and after training (``greedy_eval_questions``), and the success and
+    information-gain curves; write the curves to ``igpo_curves.png`` when matplotlib is there."""
+    if trainer.greedy_results:
+        print(format_greedy(trainer.greedy_results))
     rows = curve_rows(trainer.state.log_history)
     if not rows:
         return
@@ -33,4 +36,5 @@ IGPO = TrainingCommand(
     trainer_class=IGPOTrainer,
     check_dataset=_check_questions,
     after_training=_report_curves,
+    needs_test_split=lambda args: args.eval_strategy != "no" or args.greedy_eval_questions > 0,
 )

@@ -5,6 +5,10 @@ Writes, into ``--output_dir``:
 - ``unfrozen_parameters.yaml``: the selection in the Spectrum/Axolotl format (feed it back with
   ``kappa_unfrozen_yaml``);
 - ``kappa_histogram.png``: log10(kappa) per module type (q_proj, up_proj, ...), the selection's cut-off marked.
+
+``--fast``: only the selection (lowest kappa), computing exact values only where certified bounds cannot decide
+(what KappaTune does in training); ``kappas.json`` then holds the exact values that were computed and no histogram
+is drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from infopo.errors import InfopoConfigError
-from infopo.kappa.scan import scan_condition_numbers
+from infopo.kappa.scan import scan_condition_numbers, select_lowest_condition
 from infopo.kappa.select import check_budget, export_unfrozen_yaml, select_by_condition
 from infopo.models import resolve_model
 
@@ -62,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--num", type=int, default=None, help="number of tensors")
     budget.add_argument("--threshold", type=float, default=None, help="every tensor with kappa <= threshold")
     parser.add_argument("--highest", action="store_true", help="select the highest kappa (the paper's control)")
+    parser.add_argument("--fast", action="store_true",
+                        help="the selection only: exact values near the cut, certified bounds elsewhere; no histogram")
     parser.add_argument("--max_dim", type=int, default=16384, help="skip tensors with a larger dimension")
     parser.add_argument("--cache", default=None, help="JSON cache of condition numbers to read and update")
     parser.add_argument("--dtype", default="auto", help="dtype to load the weights in (auto, bfloat16, float32, ...)")
@@ -87,17 +93,25 @@ def run_kappa(argv: list[str]) -> dict[str, float]:
     if args.model.startswith(("/", "./", "../")) and not Path(path).exists():
         raise InfopoConfigError(f"model folder not found: {args.model}")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    kappas = scan_condition_numbers(model, max_dim=args.max_dim, cache=args.cache, progress=not args.no_progress)
-    if not kappas:
+    budget = dict(top_p=args.top_p, num=args.num, threshold=args.threshold)
+    scan = dict(max_dim=args.max_dim, cache=args.cache, progress=not args.no_progress)
+    if args.fast and args.highest:
+        raise InfopoConfigError("--fast selects the lowest kappa; the highest needs every value: drop --fast")
+    if args.fast:
+        selection = select_lowest_condition(model, **budget, **scan)
+        kappas, selected, scanned = selection.kappas, selection.names, len(selection.lower_bounds)
+    else:
+        kappas = scan_condition_numbers(model, **scan)
+        selected, scanned = select_by_condition(kappas, **budget, lowest=not args.highest), len(kappas)
+    if not scanned:
         raise InfopoConfigError(f"{args.model}: no tensor with ndim >= 2 and every dimension <= {args.max_dim}")
-    selected = select_by_condition(
-        kappas, top_p=args.top_p, num=args.num, threshold=args.threshold, lowest=not args.highest
-    )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "kappas.json").write_text(json.dumps({k: ("inf" if math.isinf(v) else v) for k, v in kappas.items()}, indent=1))
     export_unfrozen_yaml(selected, out / "unfrozen_parameters.yaml")
-    plot_histogram(kappas, selected, out / "kappa_histogram.png")
-    print(f"scanned {len(kappas)} tensors, selected {len(selected)}; wrote {out}/kappas.json, "
-          f"{out}/unfrozen_parameters.yaml, {out}/kappa_histogram.png")
+    written = [out / "kappas.json", out / "unfrozen_parameters.yaml"]
+    if not args.fast:
+        written.append(plot_histogram(kappas, selected, out / "kappa_histogram.png"))
+    print(f"scanned {scanned} tensors ({len(kappas)} exact values), selected {len(selected)}; wrote "
+          + ", ".join(map(str, written)))
     return kappas

@@ -12,6 +12,9 @@ from infopo.model_card import final_metrics
 HEADLINE_METRICS = (
     "train_loss",
     "loss",
+    "kappa/selected",
+    "kappa/trainable_fraction",
+    "kappa/max_selected",
     "rewards/accuracies",
     "rewards/margins",
     "logps/chosen",
@@ -21,8 +24,13 @@ HEADLINE_METRICS = (
     "did/pair_entropy",
     "did/entropy",
     "igpo/outcome",
+    "igpo/success",
     "igpo/info_gain",
     "igpo/format_error_frac",
+    "igpo/greedy_success_start",
+    "igpo/greedy_success_end",
+    "gainrl/mu",
+    "gainrl/acc",
     "reward",
     "reward_std",
     "completions/mean_length",
@@ -33,8 +41,18 @@ HEADLINE_METRICS = (
 """Metrics shown when present, in this order; every metric is in the model card."""
 
 
+def process_seconds() -> float:
+    """Seconds since this process started: the wall time a user waited, start-up and imports included."""
+    import time
+
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def print_summary(trainer, command: str, seconds: float, console: Console | None = None) -> None:
-    """Print what was trained, on what, how long it took, the headline metrics and the saved folder."""
+    """Print what was trained, on what, how long it took (``seconds``: since the process started), the headline metrics
+    and the saved folder."""
     console = console or Console()
     metrics = final_metrics(trainer.state.log_history)
     output = Path(trainer.args.output_dir)

@@ -7,7 +7,6 @@ is built, so a bad recipe fails in seconds with an error that names what is wron
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
 from infopo.cli.parsing import parse_recipe
-from infopo.cli.summary import print_summary
+from infopo.cli.summary import print_summary, process_seconds
 from infopo.data import load_named_dataset, require_split
 from infopo.errors import InfopoConfigError
 from infopo.models import is_named_model, resolve_model
@@ -40,7 +39,8 @@ class TrainingCommand:
     ``check_dataset(dataset, name, script_args)`` raises when a split lacks what the trainer needs;
     ``prepare_dataset(dataset, model_path, training_args)`` may transform a checked split (SFT tokenizes agent
     trajectories); ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's
-    ``reward_funcs``); ``after_training(trainer)`` runs on the main process after the model is saved (IGPO's curves).
+    ``reward_funcs``); ``after_training(trainer)`` runs on the main process after the model is saved (IGPO's curves);
+    ``needs_test_split(training_args)`` says whether the test split is loaded (evaluation is on).
     """
 
     name: str
@@ -51,6 +51,7 @@ class TrainingCommand:
     trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
     prepare_dataset: Callable[[object, str, object], object] = lambda dataset, model_path, training_args: dataset
     after_training: Callable[[object], None] | None = None
+    needs_test_split: Callable[[object], bool] = lambda training_args: training_args.eval_strategy != "no"
 
     @property
     def dataclass_types(self) -> tuple[type, ...]:
@@ -100,7 +101,7 @@ def load_splits(command: TrainingCommand, script_args, training_args):
         conversational=script_args.conversational,
     )
     splits = [require_split(datasets, script_args.dataset_train_split, name)]
-    if training_args.eval_strategy != "no":
+    if command.needs_test_split(training_args):
         purpose = f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
         splits.append(require_split(datasets, script_args.dataset_test_split, name, purpose))
     for split in splits:
@@ -110,7 +111,6 @@ def load_splits(command: TrainingCommand, script_args, training_args):
 
 def run_training(command: TrainingCommand, argv: list[str]):
     """Run one training command end to end; returns the trainer."""
-    started = time.perf_counter()
     (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv, f"infopo {command.name}")
     model_path = prepare_model(model_args, training_args)
     train_dataset, eval_dataset = load_splits(command, script_args, training_args)
@@ -145,7 +145,7 @@ def run_training(command: TrainingCommand, argv: list[str]):
     if trainer.is_world_process_zero():
         if command.after_training is not None:
             command.after_training(trainer)
-        print_summary(trainer, command.name, time.perf_counter() - started)
+        print_summary(trainer, command.name, process_seconds())
     if trainer.accelerator.num_processes > 1:
         state = trainer.accelerator.state
         print(f"infopo {command.name}: rank {state.process_index}/{state.num_processes} finished", flush=True)

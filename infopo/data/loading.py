@@ -12,10 +12,8 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from infopo.data.synthetic import SYNTHETIC_TASKS
+from infopo.data.synthetic import SYNTHETIC_PREFIX, SYNTHETIC_TASKS
 from infopo.errors import InfopoConfigError
-
-SYNTHETIC_PREFIX = "synthetic:"
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
 

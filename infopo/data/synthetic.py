@@ -20,10 +20,46 @@ Tasks:
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 from collections.abc import Callable
 
 from datasets import Dataset
+
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+def synthetic_task(make: Callable[..., Dataset]) -> Callable[..., Dataset]:
+    """A task function whose data set remembers how it was made: ``info.dataset_name`` is ``synthetic:<task>`` and
+    ``info.description`` the JSON of its arguments, so a model card can write the recipe fields (``dataset_name``,
+    ``synthetic_rows``, ``synthetic_seed``, ``conversational``) that make it again (:func:`synthetic_recipe`)."""
+
+    @functools.wraps(make)
+    def tagged(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+        dataset = make(num_rows, seed, conversational)
+        dataset.info.dataset_name = SYNTHETIC_PREFIX + make.__name__.removesuffix("_task")
+        dataset.info.description = json.dumps({"synthetic_rows": num_rows, "synthetic_seed": seed,
+                                               "conversational": conversational})
+        return dataset
+
+    return tagged
+
+
+def synthetic_recipe(dataset) -> dict:
+    """The recipe fields that rebuild a data set made by a :func:`synthetic_task` (its train split), or {} when it was
+    not made so or has since changed its number of rows (a selection of it)."""
+    info = getattr(dataset, "info", None)
+    name = getattr(info, "dataset_name", None) or ""
+    if not name.startswith(SYNTHETIC_PREFIX):
+        return {}
+    try:
+        arguments = json.loads(info.description or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if arguments.get("synthetic_rows") != len(dataset):
+        return {}
+    return {"dataset_name": name, **arguments}
 
 OPERATIONS = {"plus": lambda a, b: a + b, "minus": lambda a, b: a - b, "times": lambda a, b: a * b}
 
@@ -53,6 +89,7 @@ def _generate(num_rows: int, seed: int, make_row: Callable[[random.Random], dict
     return Dataset.from_list([make_row(rng) for _ in range(num_rows)])
 
 
+@synthetic_task
 def arithmetic_preference(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Preference pairs ``prompt``/``chosen``/``rejected``: the right result is chosen, a wrong one rejected."""
 
@@ -68,6 +105,7 @@ def arithmetic_preference(num_rows: int = 256, seed: int = 0, conversational: bo
     return _generate(num_rows, seed, row)
 
 
+@synthetic_task
 def arithmetic_prompts(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt-only rows ``prompt``/``answer``; ``answer`` is the result as a string."""
 
@@ -78,6 +116,7 @@ def arithmetic_prompts(num_rows: int = 256, seed: int = 0, conversational: bool 
     return _generate(num_rows, seed, row)
 
 
+@synthetic_task
 def arithmetic_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt/completion rows: the completion states the right result."""
 
@@ -94,6 +133,7 @@ def arithmetic_sft(num_rows: int = 256, seed: int = 0, conversational: bool = Fa
 REVERSAL_WORDS = ("red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house")
 
 
+@synthetic_task
 def reversal_sft(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Prompt/completion rows: three to five words, and the same words in reverse order."""
 
@@ -107,6 +147,7 @@ def reversal_sft(num_rows: int = 256, seed: int = 0, conversational: bool = Fals
     return _generate(num_rows, seed, row)
 
 
+@synthetic_task
 def lookup_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """The lookup world's questions (see :mod:`infopo.data.lookup`); the corpus is ``synthetic:lookup_corpus``."""
     from infopo.data.lookup import lookup_questions
@@ -114,6 +155,7 @@ def lookup_questions_task(num_rows: int = 256, seed: int = 0, conversational: bo
     return lookup_questions(num_rows, seed, conversational)
 
 
+@synthetic_task
 def lookup_held_out_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Questions about the lookup world's held-out countries (80% 2-hop): names a warm start on
     ``lookup_trajectories`` never saw, so answering them means copying from retrieved text."""
@@ -122,6 +164,7 @@ def lookup_held_out_questions_task(num_rows: int = 256, seed: int = 0, conversat
     return lookup_questions(num_rows, seed, conversational, two_hop_share=0.8, split="held_out")
 
 
+@synthetic_task
 def lookup_trajectories_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Whole search demonstrations (prompt/turns/observations) about the train countries, 80% 2-hop; ``infopo sft``
     trains on them as rollouts are tokenized, the model's turns only."""
@@ -130,6 +173,7 @@ def lookup_trajectories_task(num_rows: int = 256, seed: int = 0, conversational:
     return lookup_trajectories(num_rows, seed, conversational, two_hop_share=0.8, split="train")
 
 
+@synthetic_task
 def lookup_context_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Questions that each carry their own documents (a fresh small world per row; see
     :func:`infopo.data.lookup.lookup_context_questions`), for per-episode search environments."""
@@ -138,6 +182,7 @@ def lookup_context_questions_task(num_rows: int = 256, seed: int = 0, conversati
     return lookup_context_questions(num_rows, seed, conversational)
 
 
+@synthetic_task
 def lookup_corpus_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """The lookup world's documents (one per fact); the arguments do not change the world."""
     from infopo.data.lookup import lookup_corpus

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ORDERS = ("angle", "length", "random")
+TARGETS = ("fixed", "running")
 
 
 @dataclass
@@ -36,7 +37,16 @@ class GainRLArguments:
     )
     gainrl_alpha: float = field(default=2.0, metadata={"help": "Slope of the tanh in the update of mu."})
     gainrl_target_acc: float = field(
-        default=0.5, metadata={"help": "beta: accuracy at which the accuracy term of the update is zero."}
+        default=0.5, metadata={"help": "beta: accuracy at which the accuracy term of the update is zero "
+                                       "(gainrl_target: fixed)."}
+    )
+    gainrl_target: str = field(
+        default="fixed", metadata={"help": "'fixed': beta = gainrl_target_acc (the authors' rule); 'running': beta is "
+                                           "a moving average of the policy's own epoch accuracies, so mu advances for "
+                                           "policies far from 50% success too."}
+    )
+    gainrl_target_momentum: float = field(
+        default=0.5, metadata={"help": "Momentum of the running target's moving average (gainrl_target: running)."}
     )
     gainrl_max_delta: float | None = field(
         default=None, metadata={"help": "Upper clip of an update of mu (default 2 * step); the lower clip is gainrl_min_delta."}
@@ -64,6 +74,10 @@ class GainRLArguments:
             raise ValueError(f"gainrl_samples_per_epoch must be at least 1, got {self.gainrl_samples_per_epoch}")
         if self.gainrl_order not in ORDERS:
             raise ValueError(f"gainrl_order must be one of {', '.join(ORDERS)}, got {self.gainrl_order!r}")
+        if self.gainrl_target not in TARGETS:
+            raise ValueError(f"gainrl_target must be one of {', '.join(TARGETS)}, got {self.gainrl_target!r}")
+        if not 0.0 <= self.gainrl_target_momentum < 1.0:
+            raise ValueError(f"gainrl_target_momentum must lie in [0, 1), got {self.gainrl_target_momentum}")
         for name in ("gainrl_sigma", "gainrl_step"):
             value = getattr(self, name)
             if value is not None and not value > 0:

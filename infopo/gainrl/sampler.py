@@ -24,7 +24,8 @@ STATE_FILE = "gainrl_state.json"
 
 @dataclass
 class GainRLState:
-    """The schedule's state: the centre, the epoch in progress and that epoch's running sums (all processes')."""
+    """The schedule's state: the centre, the epoch in progress and that epoch's running sums (all processes'), and the
+    running accuracy target (``gainrl_target: running``; None before the first epoch ends)."""
 
     mu: float
     samples_per_epoch: int = 0
@@ -35,6 +36,7 @@ class GainRLState:
     angle_sum: float = 0.0
     angle_count: int = 0
     rank_mean: float = 0.0
+    target: float | None = None
 
     def save(self, folder: str | Path) -> None:
         path = Path(folder) / STATE_FILE

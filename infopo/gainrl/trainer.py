@@ -29,8 +29,9 @@ from transformers import TrainerCallback
 from transformers.utils import logging
 
 from infopo.errors import InfopoConfigError
+from infopo.papers import GAIN_RL
 from infopo.gainrl.sampler import GainRLSampler, GainRLState
-from infopo.gainrl.schedule import update_center
+from infopo.gainrl.schedule import running_target, update_center
 from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
 from infopo.gainrl.signals import angle_concentration
 
@@ -78,9 +79,15 @@ class GainRLCallback(TrainerCallback):
     def _end_epoch(args, trainer, schedule: GainRLState, metrics) -> None:
         acc = schedule.success_sum / schedule.success_count if schedule.success_count else 0.0
         angle = schedule.angle_sum / schedule.angle_count if schedule.angle_count else 0.0
+        if args.gainrl_target == "running":
+            target = acc if schedule.target is None else schedule.target
+            schedule.target = running_target(schedule.target, acc, args.gainrl_target_momentum)
+        else:
+            target = args.gainrl_target_acc
         schedule.mu, delta = update_center(schedule.mu, acc, angle, step=trainer.gainrl_step, alpha=args.gainrl_alpha,
-                                           target_acc=args.gainrl_target_acc, clip=trainer.gainrl_clip)
+                                           target_acc=target, clip=trainer.gainrl_clip)
         metrics["gainrl/acc"].append(acc)
+        metrics["gainrl/target"].append(target)
         metrics["gainrl/delta"].append(delta)
         schedule.epoch += 1
         schedule.success_sum = schedule.angle_sum = 0.0
@@ -216,6 +223,12 @@ class GainRLTrainerMixin:
         if self.gainrl_state is not None:
             self.gainrl_state.load(folder)
 
+    def _card_papers(self) -> list[dict]:
+        return super()._card_papers() + ([GAIN_RL] if self.gainrl_state is not None else [])
+
+    def _card_tags(self) -> list[str]:
+        return super()._card_tags() + (["gain-rl"] if self.gainrl_state is not None else [])
+
     def _card_sections(self) -> list[tuple[str, str]]:
         sections = super()._card_sections()
         if self.gainrl_state is not None:
@@ -224,7 +237,8 @@ class GainRLTrainerMixin:
                 f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
                 f"over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle concentration "
                 f"(step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
-                f"{args.gainrl_target_acc:g}). Final centre mu = {self.gainrl_state.mu:g} after "
-                f"{self.gainrl_state.epoch} epochs ([GAIN-RL](https://arxiv.org/abs/2506.02281))."
+                + (f"{args.gainrl_target_acc:g}" if args.gainrl_target == "fixed" else
+                   f"the policy's running accuracy, momentum {args.gainrl_target_momentum:g}")
+                + f"). Final centre mu = {self.gainrl_state.mu:g} after {self.gainrl_state.epoch} epochs."
             )))
         return sections

@@ -48,6 +48,11 @@ class IGPOConfig(InfopoGRPOConfig):
     corpus_text_field: str = field(default="text", metadata={"help": "Field of the corpus that holds a document's text."})
     search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
     search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call."})
+    greedy_eval_questions: int = field(
+        default=0, metadata={"help": "Before and after training, answer this many questions of the evaluation split "
+                                     "(eval_dataset; the command line loads the data set's test split) with greedy "
+                                     "decoding, and log exact-match success and F1 (igpo/greedy_success_start, "
+                                     "igpo/greedy_success_end, ...). 0: off."})
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
@@ -61,3 +66,5 @@ class IGPOConfig(InfopoGRPOConfig):
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_turns < 1 or self.max_turn_tokens < 1:
             raise ValueError("max_turns and max_turn_tokens must be at least 1")
+        if self.greedy_eval_questions < 0:
+            raise ValueError(f"greedy_eval_questions must be >= 0, got {self.greedy_eval_questions}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 CURVES = {"igpo/success": "success", "igpo/outcome": "outcome", "igpo/info_gain": "info gain",
@@ -21,6 +22,16 @@ def format_curves(rows: list[dict]) -> str:
     for row in rows:
         cells = [f"{row[key]:12.3f}" if key in row else f"{'-':>12}" for key in CURVES]
         lines.append(f"{row['step']:>4}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def format_greedy(results: dict[str, dict[str, float]]) -> str:
+    """Greedy held-out success at the start and at the end of training, with 95% intervals (normal approximation)."""
+    lines = []
+    for moment, result in results.items():
+        n, p = result["questions"], result["success"]
+        lines.append(f"greedy held-out success at the {moment} of training: {p:.3f} ± {1.96 * math.sqrt(p * (1 - p) / n):.3f} "
+                     f"({int(n)} questions; F1 {result['f1']:.3f}, format errors {result['format_error_frac']:.3f})")
     return "\n".join(lines)
 
 

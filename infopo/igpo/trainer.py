@@ -30,19 +30,20 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
+import json
 import math
 from contextlib import contextmanager
 
 import torch
-import trl
 from accelerate.utils import gather_object
+from transformers import TrainerCallback
 
 from infopo.data import load_named_dataset
 from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
 from infopo.igpo.environment import SearchEnvironment, TagEnvironment
 from infopo.igpo.probe import answer_tokens, packed_answer_logps
+from infopo.igpo.report import format_greedy
 from infopo.igpo.rewards import (
     answer_f1,
     exact_match,
@@ -53,6 +54,9 @@ from infopo.igpo.rewards import (
     token_advantages,
 )
 from infopo.igpo.turns import cut_at_stop, probe_boundaries, turn_spans
+from infopo.kappa.trainer import trl_constructor_arguments
+from infopo.model_card import final_metrics, metric_table
+from infopo.papers import IGPO as IGPO_PAPER
 from infopo.trainers import InfopoGRPOTrainer
 
 PROBE_CHUNK = 16
@@ -60,8 +64,6 @@ PROBE_CHUNK = 16
 
 DEFAULT_ANSWER_TAGS = ("<answer>", "</answer>")
 """Where the final answer is read from in TRL's tool loop and in a user's rollouts."""
-
-_GRPO_SIGNATURE = inspect.signature(trl.GRPOTrainer.__init__)
 
 
 def search_environment_factory(args):
@@ -73,6 +75,25 @@ def search_environment_factory(args):
     return SearchEnvironment.factory(corpus, text_column=args.corpus_text_field, top_k=args.search_top_k,
                                      time_limit_s=args.search_time_limit_s,
                                      max_observation_chars=args.max_observation_chars)
+
+
+class _GreedyEvaluation(TrainerCallback):
+    """``greedy_eval_questions``: greedy success on the evaluation split when training starts and when it ends."""
+
+    def __init__(self, trainer: "IGPOTrainer"):
+        self.trainer = trainer
+
+    def _evaluate(self, moment: str) -> None:
+        trainer = self.trainer
+        result = trainer.evaluate_greedily(trainer.eval_dataset, trainer.args.greedy_eval_questions)
+        trainer.greedy_results[moment] = result
+        return {f"igpo/greedy_{key}_{moment}": value for key, value in result.items() if key != "questions"}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self._evaluate("start")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        state.log_history.append({**self.start, **self._evaluate("end"), "step": state.global_step})
 
 
 def answer_aliases(answer) -> list[str]:
@@ -93,24 +114,10 @@ class IGPOTrainer(InfopoGRPOTrainer):
     infopo_method = "igpo"
     _tag_names = ["trl", "grpo", "igpo", "infopo"]
     _name = "IGPO"
-    _paper = {
-        "title": "Information Gain-based Policy Optimization: A Simple and Effective Approach for Multi-Turn LLM Agents",
-        "id": "2510.14967",
-        "citation": (
-            "@inproceedings{wang2026igpo,\n"
-            "    title     = {{Information Gain-based Policy Optimization: A Simple and Effective Approach for "
-            "Multi-Turn LLM Agents}},\n"
-            "    author    = {Guoqing Wang and others},\n"
-            "    booktitle = {International Conference on Learning Representations},\n"
-            "    year      = 2026,\n"
-            "    eprint    = {arXiv:2510.14967},\n"
-            "}"
-        ),
-    }
+    _paper = IGPO_PAPER
 
     def __init__(self, *args, **kwargs):
-        arguments = _GRPO_SIGNATURE.bind(None, *args, **kwargs).arguments
-        arguments.pop("self")
+        arguments = trl_constructor_arguments(type(self), args, kwargs)
         config = arguments.get("args")
         if config is None or not hasattr(config, "max_turns"):
             raise InfopoConfigError("IGPOTrainer needs an IGPOConfig as args")
@@ -135,16 +142,91 @@ class IGPOTrainer(InfopoGRPOTrainer):
             self._tag_pool = [self._tag_factory()]
         if self._tag_factory is not None:
             arguments["rollout_func"] = self._tag_rollout
+        self._rollout_source = (
+            "a user's rollout_func" if arguments.get("rollout_func") not in (None, self._tag_rollout)
+            else "TRL's multi-turn tool loop" if self._tag_factory is None
+            else f"IGPO's tag loop over {type(self._tag_pool[0]).__name__} episodes"
+            + ("" if factory is not None else f" (corpus {config.corpus if isinstance(config.corpus, str) else 'in memory'})")
+        )
         self._user_rewards = bool(arguments.get("reward_funcs"))
         if not self._user_rewards:
             arguments["reward_funcs"] = [self.outcome]
         self._inputs: list[dict] = []
         self._rollouts: dict = {}
         self._outcomes: torch.Tensor | None = None
+        self._greedy = False
+        self.greedy_results: dict[str, dict[str, float]] = {}
         super().__init__(**arguments)
         if self._tag_factory is not None and self.use_transformers_continuous_batching:
             raise InfopoConfigError("IGPO's tag loop stops each turn at the environment's closing tags, which "
                                     "transformers' continuous batching cannot do: use the default generate or vLLM")
+        if config.greedy_eval_questions:
+            if self._tag_factory is None:
+                raise InfopoConfigError("greedy_eval_questions evaluates IGPO's tag loop; with tools, an environment "
+                                        "of TRL's tool loop or a rollout_func, use TRL's evaluation (eval_strategy)")
+            if self.eval_dataset is None:
+                raise InfopoConfigError("greedy_eval_questions needs an eval_dataset (the command line loads the data "
+                                        "set's test split)")
+            self.add_callback(_GreedyEvaluation(self))
+
+    # ---- the model card -------------------------------------------------------------------------------------
+
+    def _user_reward_funcs(self) -> list:
+        return super()._user_reward_funcs() if self._user_rewards else []
+
+    def _recipe_extras(self) -> tuple[dict, list[str]]:
+        extras, notes = super()._recipe_extras()
+        if not extras.get("reward_funcs"):
+            extras.pop("reward_funcs", None)  # the built-in outcome
+        if not self._rollout_source.startswith("IGPO's tag loop over SearchEnvironment episodes (corpus "):
+            notes.append(f"The rollouts came from {self._rollout_source}, given in Python: a recipe cannot express it.")
+        return extras, notes
+
+    def _card_sections(self) -> list[tuple[str, str]]:
+        args, metrics = self.args, final_metrics(self.state.log_history)
+        lines = [
+            f"Rollouts: {self._rollout_source}; up to {args.max_turns} turns of up to {args.max_turn_tokens} tokens. "
+            f"Turn rewards: information gain of the probe ({args.info_gain_kind}, forcing prefix "
+            f"{args.answer_forcing_prefix!r}) x {args.gain_weight:g} on every turn but the last, outcome "
+            f"({'the reward functions' if self._user_rewards else args.outcome_metric}; format penalty "
+            f"{args.format_penalty:g}) x {args.outcome_weight:g} on the last; normalised {args.norm_mode} within each "
+            f"question's group of {self.num_generations}, discounted with gamma {args.gamma:g}.",
+        ]
+        if self.greedy_results:
+            lines += ["", *(f"- {line}" for line in format_greedy(self.greedy_results).splitlines())]
+        lines += ["", *metric_table(metrics, [key for key in metrics if key.startswith("igpo/")])]
+        return [*super()._card_sections(), ("Information-gain policy optimization (IGPO)", "\n".join(lines))]
+
+    def _quick_start(self, model_id: str) -> str:
+        """A search loop with the tag protocol on one of the training prompts."""
+        prompt = self._example_prompt or "who is the mayor of the capital of kodi?"
+        return "\n".join([
+            "import torch",
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "from infopo.igpo import SearchEnvironment, extract_answer",
+            "",
+            f'model_id = "{model_id}"',
+            "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+            "model = AutoModelForCausalLM.from_pretrained(model_id)",
+            'environment = SearchEnvironment(["kodi capital basu", "basu mayor ralo"])  # your documents',
+            f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
+            "if isinstance(prompt, str):",
+            '    context = tokenizer(prompt, return_tensors="pt")["input_ids"]',
+            "else:",
+            "    context = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors=\"pt\",",
+            '                                            return_dict=True)["input_ids"]',
+            f"for turn in range({self.args.max_turns}):",
+            f"    output = model.generate(context, max_new_tokens={self.args.max_turn_tokens}, "
+            "stop_strings=list(environment.stop_strings),",
+            "                            tokenizer=tokenizer, do_sample=False)",
+            "    text = tokenizer.decode(output[0, context.shape[1]:], skip_special_tokens=True)",
+            "    step = environment.step(text)  # a search gets its results back; an answer ends the episode",
+            "    if step.done:",
+            "        break",
+            '    observation = tokenizer(step.observation, add_special_tokens=False, return_tensors="pt")["input_ids"]',
+            "    context = torch.cat([output, observation], dim=1)",
+            "print(extract_answer(text))",
+        ])
 
     @staticmethod
     def _check_answers(dataset, column: str, split: str) -> None:
@@ -165,24 +247,27 @@ class IGPOTrainer(InfopoGRPOTrainer):
     @contextmanager
     def _turn_generation(self, stop_strings):
         """TRL's generation settings for one turn: at most ``max_turn_tokens`` new tokens, stopping at the closing
-        tags. transformers' ``generate`` needs the tokenizer for stop strings, which TRL's call does not pass: the
-        policy's ``generate`` gets it bound for the duration."""
+        tags (greedy inside :meth:`evaluate_greedily`). transformers' ``generate`` needs the tokenizer for stop strings,
+        which TRL's call does not pass: the policy's ``generate`` gets it bound for the duration."""
         limit = self.args.max_turn_tokens
         if self.use_vllm:
             backend = self.vllm_generation
-            saved = backend.max_completion_length, backend.generation_kwargs
+            saved = backend.max_completion_length, backend.generation_kwargs, backend.temperature
             backend.max_completion_length = limit
             backend.generation_kwargs = {**(saved[1] or {}), "stop": list(stop_strings),
                                          "include_stop_str_in_output": True}
+            backend.temperature = 0.0 if self._greedy else saved[2]
             try:
                 yield
             finally:
-                backend.max_completion_length, backend.generation_kwargs = saved
+                backend.max_completion_length, backend.generation_kwargs, backend.temperature = saved
             return
         saved = self.generation_config
         self.generation_config = copy.deepcopy(saved)
         self.generation_config.max_new_tokens = limit
         self.generation_config.stop_strings = list(stop_strings) or None
+        if self._greedy:
+            self.generation_config.do_sample = False
         policy = self.model
         policy.generate = functools.partial(type(policy).generate, policy, tokenizer=self._tokenizer)
         try:
@@ -281,6 +366,31 @@ class IGPOTrainer(InfopoGRPOTrainer):
             predictions.append(extract_answer(final, open_tag, close_tag))
         self._rollouts.update(prompt_ids=[list(p) for p in prompt_ids], completion_ids=[list(c) for c in completion_ids],
                               spans=spans, predictions=predictions)
+
+    @torch.no_grad()
+    def evaluate_greedily(self, dataset, count: int, batch: int = 64) -> dict[str, float]:
+        """Exact-match success, mean F1 and format errors of greedy tag-protocol rollouts on the first ``count``
+        questions of ``dataset`` (split over processes and summed)."""
+        rows = [dict(row) for row in dataset.select(range(min(count, len(dataset))))]
+        mine = rows[self.accelerator.process_index :: self.accelerator.num_processes]
+        chunks = math.ceil(len(rows) / self.accelerator.num_processes / batch)
+        totals = torch.zeros(4, dtype=torch.float64, device=self.accelerator.device)
+        was_training, self._greedy = self.model.training, True
+        self.model.eval()
+        try:
+            for index in range(chunks):  # every rank the same number of chunks: generation stays in step
+                self._inputs, self._rollouts = mine[index * batch : (index + 1) * batch], {}
+                result = self._tag_rollout([row["prompt"] for row in self._inputs], self)
+                self._record_rollouts(result["prompt_ids"], result["completion_ids"], result["env_mask"])
+                for prediction, row in zip(self._rollouts["predictions"], self._inputs, strict=True):
+                    aliases = answer_aliases(row[self.args.answer_column])
+                    totals += torch.tensor([exact_match(prediction, aliases), answer_f1(prediction, aliases),
+                                            prediction is None, 1.0], dtype=torch.float64, device=totals.device)
+        finally:
+            self._greedy = False
+            self.model.train(was_training)
+        success, f1, errors, count = self.accelerator.reduce(totals, reduction="sum").tolist()
+        return {"success": success / count, "f1": f1 / count, "format_error_frac": errors / count, "questions": count}
 
     # ---- rewards and advantages -----------------------------------------------------------------------------
 

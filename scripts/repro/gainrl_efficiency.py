@@ -1,22 +1,25 @@
 """Reproduction in miniature: GAIN-RL's angle-ordered schedule against uniform sampling and length ordering
-(arXiv 2506.02281 claims over 2.5x fewer steps to a given accuracy than vanilla GRPO).
+(arXiv 2506.02281 claims over 2.5x fewer steps to a given accuracy than vanilla GRPO), from a weak and a medium start.
 
 Protocol:
 1. Warm start: a 1.1M-parameter Llama (tiny kit, hidden 128, 4 layers) is fine-tuned with InfopoSFTTrainer on
-   arithmetic statements (sums and differences up to 20, products up to 9 x 9: mixed difficulty), so GRPO starts from
-   a policy that is right some of the time.
-2. From that warm start, per seed, three arms train with InfopoGRPOTrainer on the same 512 prompts (reward:
+   arithmetic statements, so GRPO starts from a policy that is right some of the time. Two starts:
+   - weak: 300 steps on sums and differences up to 20 and products up to 9 x 9 (sampled accuracy about 0.1);
+   - medium: more steps on easier problems (operands up to 10, products up to 5 x 5), accuracy in the 0.3-0.6 band.
+2. From each warm start, per seed, four arms train with InfopoGRPOTrainer on the same 512 prompts of its task (reward:
    answer_match), same steps, same rollouts per step (4 prompts x 8):
    - uniform: TRL's sampler (a shuffled pass over the data);
-   - GAIN-RL: prompts ranked by the warm start's angle score, M = 64 per epoch, mu moved by accuracy and angle;
-   - length: the same schedule with prompts ranked by token length (shortest first), the spec's baseline.
+   - authors: prompts ranked by the warm start's angle score, M = 64 per epoch, mu moved by accuracy against the fixed
+     target 0.5 and by the angle (the authors' rule);
+   - running: the same ranking and update, against the policy's own running accuracy (``gainrl_target: running``);
+   - length: prompts ranked by token length (shortest first), the spec's baseline, with the running target.
 3. Every ``eval_every`` steps: accuracy (exact result) of 4 completions per prompt sampled at temperature 1 (the
-   policy GRPO trains; greedy accuracy of this model barely moves in 160 steps) on 256 held-out prompts.
-Also reported: the Spearman correlation between the angle score and prompt length.
+   policy GRPO trains) on 256 held-out prompts of the start's task.
+Also reported: the Spearman correlation between the angle score and prompt length, and where mu ended.
 
-    python scripts/repro/gainrl_efficiency.py [--seeds 0 1 2] [--steps 160] [--out docs/repro]
+    python scripts/repro/gainrl_efficiency.py [--starts weak medium] [--seeds 0 1 2] [--steps 160] [--out docs/repro]
 
-Writes gainrl_efficiency.md, .json and .png. The outcome is whatever the run gives.
+Writes gainrl_efficiency_<start>.md, .json and .png. The outcome is whatever the run gives.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import tempfile
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 from transformers import AutoTokenizer, TrainerCallback
 
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer, InfopoSFTConfig, InfopoSFTTrainer
-from infopo.data.synthetic import arithmetic_prompts, arithmetic_sft
 from infopo.gainrl.scoring import score_prompts, spearman
 from infopo.rewards import answer_match
 from infopo.tiny import build_tiny_model, build_tokenizer
@@ -39,15 +43,40 @@ from curves import start_and_target, write_report
 
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
 SIZES = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
-ARMS = {"uniform": None, "GAIN-RL": "angle", "length": "length"}
+ARMS = {"uniform": None, "authors": ("angle", "fixed"), "running": ("angle", "running"), "length": ("length", "running")}
+"""Arm -> (ranking, accuracy target) of the GAIN-RL sampler; None: TRL's uniform sampler."""
+STARTS = {
+    "weak": dict(warm_steps=300, operand_max=20, product_max=9, gain=0.015),
+    "medium": dict(warm_steps=600, operand_max=10, product_max=5, gain=0.03),
+}
+"""Warm-start SFT steps, problem sizes and the accuracy gain that defines 'steps to target', per start."""
 
 
-def warm_start(folder: str, steps: int) -> str:
+def problems(num_rows: int, seed: int, operand_max: int, product_max: int, sft: bool) -> Dataset:
+    """Arithmetic rows in the synthetic kit's format (prompt/answer, or prompt/completion for SFT) with operand
+    limits: sums and differences up to ``operand_max``, products up to ``product_max`` x ``product_max``."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(num_rows):
+        op = rng.choice(("plus", "minus", "times"))
+        limit = product_max if op == "times" else operand_max
+        a, b = rng.randint(0, limit), rng.randint(0, limit)
+        if op == "minus" and b > a:
+            a, b = b, a
+        result = {"plus": a + b, "minus": a - b, "times": a * b}[op]
+        question = f"what is {a} {op} {b}?"
+        rows.append({"prompt": question, "completion": f" the answer is {result}."} if sft
+                    else {"prompt": question, "answer": str(result)})
+    return Dataset.from_list(rows)
+
+
+def warm_start(folder: str, steps: int, operand_max: int, product_max: int) -> str:
     build_tokenizer().save_pretrained(folder)
     build_tiny_model("llama", seed=0, **SIZES).save_pretrained(folder)
     args = InfopoSFTConfig(output_dir=os.path.join(folder, "run"), max_steps=steps, per_device_train_batch_size=32,
                            learning_rate=2e-3, lr_scheduler_type="cosine", logging_steps=steps, max_length=64, **CPU)
-    trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=arithmetic_sft(steps * 32, seed=5))
+    data = problems(steps * 32, 5, operand_max, product_max, sft=True)
+    trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=data)
     trainer.train()
     trainer.save_model(folder)
     return folder
@@ -87,66 +116,77 @@ class Curve(TrainerCallback):
             self.points.append((state.global_step, accuracy(model, self.tokenizer, self.prompts)))
 
 
-def run_arm(order, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> list:
-    fields = dict(output_dir=os.path.join(work, f"{order}-{seed}"), seed=seed, per_device_train_batch_size=32,
+def run_arm(arm, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> tuple[list, float | None]:
+    """The arm's accuracy curve and, for GAIN-RL arms, the final centre mu."""
+    fields = dict(output_dir=os.path.join(work, f"{arm}-{seed}"), seed=seed, per_device_train_batch_size=32,
                   num_generations=8, max_completion_length=8, learning_rate=1e-4, max_steps=steps,
                   logging_steps=eval_every, beta=0.0, **CPU)
-    if order is not None:
-        fields.update(gainrl_samples_per_epoch=64, gainrl_order=order, gainrl_success_threshold=0.5)
+    if ARMS[arm] is not None:
+        order, target = ARMS[arm]
+        fields.update(gainrl_samples_per_epoch=64, gainrl_order=order, gainrl_target=target, gainrl_success_threshold=0.5)
     torch.manual_seed(seed)
     curve = Curve(eval_every, tokenizer, evaluation)
     trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=InfopoGRPOConfig(**fields),
                                 train_dataset=train, callbacks=[curve])
     curve.points.append((0, accuracy(trainer.model, tokenizer, evaluation)))
     trainer.train()
-    return curve.points
+    return curve.points, (trainer.gainrl_state.mu if trainer.gainrl_state is not None else None)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--warm_steps", type=int, default=300)
     parser.add_argument("--steps", type=int, default=160)
     parser.add_argument("--eval_every", type=int, default=32)
-    parser.add_argument("--gain", type=float, default=0.015, help="target: warm-start accuracy + this")
     parser.add_argument("--out", default="docs/repro")
-    parser.add_argument("--report_only", action="store_true", help="rebuild the report from the saved JSON")
+    parser.add_argument("--report_only", action="store_true", help="rebuild the reports from the saved JSON")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.report_only:
-        report(json.loads((out / "gainrl_efficiency.json").read_text()), args, out)
-        return
-    train, evaluation = arithmetic_prompts(512, seed=100), arithmetic_prompts(256, seed=999)
-    curves: dict[str, list] = {arm: [] for arm in ARMS}
-    with tempfile.TemporaryDirectory() as work:
-        model = warm_start(os.path.join(work, "warm"), args.warm_steps)
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        from transformers import AutoModelForCausalLM
+    for start in args.starts:
+        name = f"gainrl_efficiency_{start}"
+        if args.report_only:
+            report(json.loads((out / f"{name}.json").read_text()), start, args, out)
+            continue
+        settings = STARTS[start]
+        limits = dict(operand_max=settings["operand_max"], product_max=settings["product_max"])
+        train, evaluation = problems(512, 100, **limits, sft=False), problems(256, 999, **limits, sft=False)
+        curves: dict[str, list] = {arm: [] for arm in ARMS}
+        centres: dict[str, list] = {arm: [] for arm in ARMS if ARMS[arm] is not None}
+        with tempfile.TemporaryDirectory() as work:
+            model = warm_start(os.path.join(work, "warm"), settings["warm_steps"], **limits)
+            tokenizer = AutoTokenizer.from_pretrained(model)
+            from transformers import AutoModelForCausalLM
 
-        scored = score_prompts(AutoModelForCausalLM.from_pretrained(model).eval(), tokenizer, list(train["prompt"]))
-        correlation = spearman(scored["scores"], scored["lengths"])
-        for seed in args.seeds:
-            for arm, order in ARMS.items():
-                curve = run_arm(order, model, seed, args.steps, args.eval_every, work, train, evaluation, tokenizer)
-                curves[arm].append(curve)
-                print(f"seed {seed} {arm}: " + ", ".join(f"{s}:{a:.3f}" for s, a in curve), flush=True)
+            scored = score_prompts(AutoModelForCausalLM.from_pretrained(model).eval(), tokenizer, list(train["prompt"]))
+            correlation = spearman(scored["scores"], scored["lengths"])
+            for seed in args.seeds:
+                for arm in ARMS:
+                    curve, mu = run_arm(arm, model, seed, args.steps, args.eval_every, work, train, evaluation, tokenizer)
+                    curves[arm].append(curve)
+                    if mu is not None:
+                        centres[arm].append(mu)
+                    print(f"{start} seed {seed} {arm}: " + ", ".join(f"{s}:{a:.3f}" for s, a in curve)
+                          + ("" if mu is None else f"; final mu {mu:.0f}"), flush=True)
+        report({"curves": curves, "final_mu": centres, "spearman_score_length": correlation}, start, args, out)
 
-    report({"curves": curves, "spearman_score_length": correlation}, args, out)
 
-
-def report(result: dict, args, out: Path) -> None:
-    """gainrl_efficiency.md, .json and .png (``--report_only`` rebuilds them from the JSON)."""
-    curves = result["curves"]
-    start, target = start_and_target(curves, args.gain)
-    intro = (f"Warm start: {args.warm_steps} SFT steps; accuracy at step 0: {start:.3f}. GRPO: {args.steps} steps x 32 "
-             f"rollouts (4 prompts x 8) from 512 prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 samples "
-             f"(temperature 1) per prompt on 256 held-out prompts. Target for 'steps to target': {target:.3f} (start + "
-             f"{args.gain:g}). Spearman correlation of the angle score with prompt length: "
-             f"{result['spearman_score_length']:+.3f}.")
-    write_report(out, "gainrl_efficiency", "GAIN-RL vs uniform sampling vs length ordering (miniature)", intro, curves,
-                 {**result, "target": target}, value_name="acc", xlabel="GRPO step",
-                 ylabel="held-out sampled accuracy", target=target)
+def report(result: dict, start: str, args, out: Path) -> None:
+    """gainrl_efficiency_<start>.md, .json and .png (``--report_only`` rebuilds them from the JSON)."""
+    settings, curves = STARTS[start], result["curves"]
+    begin, target = start_and_target(curves, settings["gain"])
+    centres = "; ".join(f"{arm} {', '.join(f'{mu:.0f}' for mu in values)}" for arm, values in result["final_mu"].items())
+    intro = (f"Start **{start}**: {settings['warm_steps']} SFT steps on sums and differences up to "
+             f"{settings['operand_max']} and products up to {settings['product_max']} x {settings['product_max']}; "
+             f"accuracy at step 0: {begin:.3f}. GRPO: {args.steps} steps x 32 rollouts (4 prompts x 8) from 512 "
+             f"prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 samples (temperature 1) per prompt on 256 "
+             f"held-out prompts. Target for 'steps to target': {target:.3f} (start + {settings['gain']:g}). Final mu "
+             f"(rank of the Gaussian's centre, of 512) per seed: {centres}. Spearman correlation of the angle score "
+             f"with prompt length: {result['spearman_score_length']:+.3f}.")
+    write_report(out, f"gainrl_efficiency_{start}", f"GAIN-RL schedules vs uniform sampling vs length ordering, "
+                 f"{start} start (miniature)", intro, curves, {**result, "target": target}, value_name="acc",
+                 xlabel="GRPO step", ylabel="held-out sampled accuracy", target=target)
 
 
 if __name__ == "__main__":

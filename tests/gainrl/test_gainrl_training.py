@@ -68,6 +68,27 @@ def test_sampler_draws_m_prompts_per_epoch_in_rank_order_and_logs(tmp_path, tiny
     assert trainer.gainrl_state.epoch == 3
 
 
+def test_a_running_target_advances_a_policy_that_the_fixed_target_holds(tmp_path, tiny_qwen2, data):
+    """No rollout succeeds (threshold 2: answer_match is at most 1): against the authors' fixed target 0.5 every update
+    is negative and clipped to 0; against the policy's own running accuracy mu moves on, by the angle term, and the
+    state carries the target into checkpoints."""
+    fixed, _ = train(tiny_qwen2, tmp_path / "fixed", data, gainrl_order="length", gainrl_success_threshold=2.0)
+    running, _ = train(tiny_qwen2, tmp_path / "running", data, gainrl_order="length", gainrl_success_threshold=2.0,
+                       gainrl_target="running", save_strategy="steps", save_steps=4)
+    assert fixed.gainrl_state.mu == 0.0
+    updates = [h for h in running.state.log_history if "gainrl/delta" in h]
+    assert [h["gainrl/acc"] for h in updates] == [0.0] * 3 and [h["gainrl/target"] for h in updates] == [0.0] * 3
+    n = 32 / 15
+    for update, epoch in zip(updates, range(3)):
+        angles = [h["gainrl/angle"] for h in running.state.log_history if "gainrl/angle" in h][4 * epoch : 4 * epoch + 4]
+        assert update["gainrl/delta"] == pytest.approx(min(2 * n, max(0.0, n * __import__("math").tanh(
+            2 * sum(angles) / 4))), rel=1e-3)
+    assert running.gainrl_state.mu > 0 and running.gainrl_state.target == 0.0
+    assert json.loads((tmp_path / "running" / "checkpoint-4" / STATE_FILE).read_text())["target"] == 0.0
+    with pytest.raises(ValueError, match="gainrl_target must be one of fixed, running"):
+        config(tmp_path, gainrl_target="moving")
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_qwen2, data):
     full, seen_full = train(tiny_qwen2, tmp_path / "full", data, save_strategy="steps", save_steps=2)
     checkpoint = tmp_path / "full" / "checkpoint-6"  # mid-epoch 2: mu already moved once

@@ -47,3 +47,20 @@ def test_draw_is_distinct_sorted_seeded_and_follows_mu():
     assert len(draw_epoch(5, 5, mu=1e6, sigma=0.1, generator=torch.Generator().manual_seed(0))) == 5
     with pytest.raises(ValueError, match="cannot draw 6"):
         draw_epoch(5, 6, 0.0, 1.0, torch.Generator())
+
+
+def test_running_target_worked_values():
+    """A weak policy (success 0.10, 0.15, 0.08) with angle 0.28: the authors' fixed target 0.5 clips every update
+    to 0; the running target keeps mu moving."""
+    from infopo.gainrl.schedule import running_target
+
+    target, deltas, fixed = None, [], []
+    for acc in (0.10, 0.15, 0.08):
+        beta = acc if target is None else target
+        deltas.append(update_center(0.0, acc, 0.28, target_acc=beta)[1])
+        fixed.append(update_center(0.0, acc, 0.28)[1])
+        target = running_target(target, acc, momentum=0.5)
+    assert deltas == pytest.approx([253.99, 303.82, 209.11], abs=0.01)
+    assert target == pytest.approx(0.1025) and fixed == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="momentum"):
+        running_target(0.1, 0.2, momentum=1.0)
