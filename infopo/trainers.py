@@ -10,16 +10,21 @@ of :func:`infopo.model_card.build_model_card`: the recipe, method sections and t
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import warnings
 
 import torch
 import trl
+from datasets import Dataset
 
-from infopo.checkpoints import InfopoCheckpointMixin
-from infopo.errors import InfopoConfigError
+from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
+from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.data.synthetic import synthetic_recipe
+from infopo.data.validation import degenerate_counts
 from infopo.model_card import build_model_card, final_metrics, pipeline_quick_start
 from infopo.models import MODEL_PREFIXES, model_name_of
 from infopo.recipe import minimal_recipe
@@ -45,6 +50,7 @@ def reward_function_name(function) -> str | None:
     when it cannot be imported by name (a lambda, a closure, a bound method)."""
     from infopo.rewards import REWARD_FUNCTIONS
 
+    function = inspect.unwrap(function)
     for name, registered in REWARD_FUNCTIONS.items():
         if function is registered:
             return name
@@ -164,26 +170,92 @@ def describe_dataset(dataset) -> str | None:
     return type(dataset).__name__
 
 
-class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.SFTTrainer):
+class DegenerateDataMixin:
+    """Warns once, with counts, about training rows that teach nothing: pairs whose chosen equals rejected, empty
+    completions or prompts (:func:`infopo.data.validation.degenerate_counts`), and rows TRL drops because their prompt
+    alone fills ``max_length`` (SFT and DPO drop fully truncated rows). Valid data, so a warning, not an error."""
+
+    def __init__(self, *args, **kwargs):
+        dataset = kwargs.get("train_dataset")
+        counts = degenerate_counts(dataset)
+        super().__init__(*args, **kwargs)
+        if isinstance(dataset, Dataset) and isinstance(self.train_dataset, Dataset):
+            counts["rows_truncated_away"] = len(dataset) - len(self.train_dataset)
+        messages = {
+            "identical_pairs": "have chosen identical to rejected (no preference, zero gradient)",
+            "empty_completions": "have an empty completion",
+            "empty_prompts": "have an empty prompt",
+            "rows_truncated_away": f"were dropped: the prompt alone fills max_length "
+                                   f"({getattr(self.args, 'max_length', None)}), nothing is left to train on",
+        }
+        found = [f"{count} {messages[kind]}" for kind, count in counts.items() if count > 0]
+        if found:
+            total = len(dataset)
+            warnings.warn(f"train_dataset ({total} rows): " + "; ".join(found), DegenerateDataWarning, stacklevel=2)
+
+
+class DegenerateDataWarning(UserWarning):
+    """Training rows that teach nothing (see :class:`DegenerateDataMixin`)."""
+
+
+class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.SFTTrainer):
     """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "sft"
     _tag_names = ["trl", "sft", "infopo"]
 
 
-class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.DPOTrainer):
+class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.DPOTrainer):
     """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "dpo"
     _tag_names = ["trl", "dpo", "infopo"]
 
 
-class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, InfopoCheckpointMixin, trl.GRPOTrainer):
+class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin,
+                        trl.GRPOTrainer):
     """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields) and
     infopo's model card."""
 
     infopo_method = "grpo"
     _tag_names = ["trl", "grpo", "infopo"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reward_funcs = [self._guarded(function, name)
+                             for function, name in zip(self.reward_funcs, self.reward_func_names, strict=True)]
+
+    def _guarded(self, function, name: str):
+        """``function`` raising becomes an :class:`~infopo.errors.InfopoRunError` that names it, the step and the
+        newest complete checkpoint (reward models, which are modules, are left as they are)."""
+        if isinstance(function, torch.nn.Module):
+            return function
+
+        def failure(error: Exception) -> InfopoRunError:
+            checkpoint = last_complete_checkpoint(self.args.output_dir)
+            resume = (f"resume with resume_from_checkpoint: {checkpoint}" if checkpoint is not None else
+                      f"no complete checkpoint in {self.args.output_dir} to resume from")
+            return InfopoRunError(f"reward function {name!r} raised {type(error).__name__}: {error} at step "
+                                  f"{self.state.global_step}; {resume}")
+
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def guarded_async(*args, **kwargs):
+                try:
+                    return await function(*args, **kwargs)
+                except Exception as error:
+                    raise failure(error) from error
+
+            return guarded_async
+
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                raise failure(error) from error
+
+        return guarded
 
     def _recipe_extras(self) -> tuple[dict, list[str]]:
         extras, notes = super()._recipe_extras()

@@ -95,7 +95,7 @@ def test_sft_accepts_its_three_formats_and_names_them_when_none_fits(tmp_path, c
     assert "sft" in card.data.tags and "| eval_loss |" in card.text
     code = main([*args, "--dataset_name", "synthetic:arithmetic_prompts"])
     err = capsys.readouterr().err
-    assert code == 2 and "none of the SFT formats (text or messages or prompt+completion or prompt+turns+observations)" in err
+    assert code == 2 and "none of the SFT formats (prompt+turns+observations or prompt+completion or messages or text)" in err
 
 
 def test_igpo_recipe_runs_through_the_command_line(tmp_path, monkeypatch, capsys):

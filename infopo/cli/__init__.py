@@ -6,8 +6,9 @@ Runs as ``infopo``, ``python -m infopo`` and under ``accelerate launch -m infopo
 from __future__ import annotations
 
 import sys
+import traceback
 
-from infopo.errors import InfopoConfigError
+from infopo.errors import InfopoConfigError, InfopoRunError
 
 USAGE = """usage: infopo <command> [--config recipe.yaml] [--field value ...]
 
@@ -67,4 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except InfopoConfigError as error:
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 2
+    except InfopoRunError as error:  # the cause's traceback goes to the log; the one-line reason is the last line
+        traceback.print_exception(error.__cause__ or error, file=sys.stderr)
+        print(f"infopo {command}: error: {error}", file=sys.stderr)
+        return 1
     return 0

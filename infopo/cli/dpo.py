@@ -4,23 +4,22 @@
 step and, with ``did_entropy_steps``, the DID entropy estimate.
 """
 
-import warnings
-
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.configs import InfopoDPOConfig
 from infopo.data import require_columns
+from infopo.data.validation import check_rows, check_same_kind, is_text_or_messages
 from infopo.did.config import DIDDPOConfig
 from infopo.did.trainer import DIDDPOTrainer
 from infopo.trainers import InfopoDPOTrainer
 
 
-def check_preference_pairs(dataset, name: str, _) -> None:
-    """The pair columns must be there; pairs whose chosen equals rejected teach nothing: count them and warn."""
+def check_preference_pairs(dataset, name: str, script_args, training_args) -> None:
+    """chosen and rejected (and the prompt, when there is one) in every row: text, or lists of messages, one kind per
+    row. Degenerate pairs (chosen equal to rejected, empty ones) are counted by the trainer, which warns."""
     require_columns(dataset, ("chosen", "rejected"), name, "DPO (preference pairs)")
-    identical = sum(chosen == rejected for chosen, rejected in zip(dataset["chosen"], dataset["rejected"], strict=True))
-    if identical:
-        warnings.warn(f"dataset {name!r}: {identical} of {len(dataset)} pairs have chosen identical to rejected; "
-                      "they carry no preference (zero gradient)", stacklevel=2)
+    columns = tuple(column for column in ("prompt", "chosen", "rejected") if column in dataset.column_names)
+    check_rows(dataset, {column: is_text_or_messages for column in columns}, name)
+    check_same_kind(dataset, columns, name)
 
 
 DPO = TrainingCommand(

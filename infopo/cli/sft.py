@@ -2,20 +2,32 @@
 
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.configs import InfopoSFTConfig
+from infopo.data.validation import check_rows, check_same_kind, is_messages, is_text, is_text_list, is_text_or_messages
 from infopo.errors import InfopoConfigError
 from infopo.trainers import InfopoSFTTrainer
 
-SFT_FORMATS = (("text",), ("messages",), ("prompt", "completion"), ("prompt", "turns", "observations"))
-"""The data set formats: TRL's (language modelling, conversational, prompt-completion) and multi-turn agent
-trajectories, which are tokenized as IGPO's rollouts are and trained on the model's turns only."""
+SFT_FORMATS = {
+    ("prompt", "turns", "observations"): {"prompt": is_text_or_messages, "turns": is_text_list,
+                                          "observations": is_text_list},
+    ("prompt", "completion"): {"prompt": is_text_or_messages, "completion": is_text_or_messages},
+    ("messages",): {"messages": is_messages},
+    ("text",): {"text": is_text},
+}
+"""The data set formats, the first whose columns are all there applies: multi-turn agent trajectories (tokenized as
+IGPO's rollouts are, trained on the model's turns only) and TRL's (prompt-completion, conversational, language
+modelling), with the check of each column."""
 
 
-def _check_sft_columns(dataset, name: str, _) -> None:
-    if not any(all(column in dataset.column_names for column in form) for form in SFT_FORMATS):
+def _check_sft_columns(dataset, name: str, script_args, training_args) -> None:
+    form = next((form for form in SFT_FORMATS if all(column in dataset.column_names for column in form)), None)
+    if form is None:
         accepted = " or ".join("+".join(form) for form in SFT_FORMATS)
         raise InfopoConfigError(
             f"dataset {name!r} has none of the SFT formats ({accepted}); its columns: {', '.join(dataset.column_names)}"
         )
+    check_rows(dataset, SFT_FORMATS[form], name)
+    if form == ("prompt", "completion"):
+        check_same_kind(dataset, form, name)
 
 
 def _tokenize_trajectories(dataset, model_path: str, training_args):

@@ -36,7 +36,8 @@ class InfopoScriptArguments(ScriptArguments):
 class TrainingCommand:
     """What differs between training commands; :func:`run_training` does the rest.
 
-    ``check_dataset(dataset, name, script_args)`` raises when a split lacks what the trainer needs;
+    ``check_dataset(dataset, name, script_args, training_args)`` raises when a split lacks what the trainer needs
+    (columns, and in every row the types the format requires: :mod:`infopo.data.validation`);
     ``prepare_dataset(dataset, model_path, training_args)`` may transform a checked split (SFT tokenizes agent
     trajectories); ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's
     ``reward_funcs``); ``after_training(trainer)`` runs on the main process after the model is saved (IGPO's curves);
@@ -47,7 +48,7 @@ class TrainingCommand:
     script_class: type
     config_class: type
     trainer_class: type
-    check_dataset: Callable[[object, str, object], None]
+    check_dataset: Callable[[object, str, object, object], None]
     trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
     prepare_dataset: Callable[[object, str, object], object] = lambda dataset, model_path, training_args: dataset
     after_training: Callable[[object], None] | None = None
@@ -105,7 +106,7 @@ def load_splits(command: TrainingCommand, script_args, training_args):
         purpose = f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
         splits.append(require_split(datasets, script_args.dataset_test_split, name, purpose))
     for split in splits:
-        command.check_dataset(split, name, script_args)
+        command.check_dataset(split, name, script_args, training_args)
     return splits[0], splits[1] if len(splits) > 1 else None
 
 

@@ -8,11 +8,14 @@ A name is one of:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import datasets
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from infopo.data.synthetic import SYNTHETIC_PREFIX, SYNTHETIC_TASKS
+from infopo.data.validation import TEXT_FILES, explain_load_failure, utf8_problem
 from infopo.errors import InfopoConfigError
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -53,10 +56,29 @@ def load_named_dataset(
             raise InfopoConfigError(
                 f"dataset file {name}: unsupported extension {path.suffix!r}; use one of {', '.join(FILE_BUILDERS)}"
             )
-        return load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path))
+        if path.suffix in TEXT_FILES and (problem := utf8_problem(path)):
+            raise InfopoConfigError(f"dataset file {path} cannot be read: {problem}")
+        with _quiet_datasets():  # the reader's own error log and progress bar would bury the one-line error
+            try:
+                return load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path))
+            except Exception as error:  # the readers' errors are many and deep: explain the file instead
+                raise explain_load_failure(path, error) from error
     if _looks_like_path(name):
         raise InfopoConfigError(f"dataset file not found: {name}")
     return load_dataset(name, name=config)
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    verbosity, bars = datasets.logging.get_verbosity(), datasets.utils.logging.is_progress_bar_enabled()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    datasets.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if bars:
+            datasets.utils.logging.enable_progress_bar()
 
 
 def require_split(datasets: DatasetDict, split: str, name: str, purpose: str = "training") -> Dataset:

@@ -21,10 +21,10 @@ def tokenize_trajectories(tokenizer, trajectories: Dataset) -> Dataset:
     if missing:
         raise InfopoConfigError(f"trajectories need column(s) {', '.join(sorted(missing))}")
 
-    def encode(row):
+    def encode(row, index):
         if len(row["observations"]) != len(row["turns"]) - 1:
-            raise InfopoConfigError(f"a trajectory with {len(row['turns'])} turns needs {len(row['turns']) - 1} "
-                                    f"observations, got {len(row['observations'])}")
+            raise InfopoConfigError(f"row {index}: a trajectory with {len(row['turns'])} turns needs "
+                                    f"{len(row['turns']) - 1} observations, got {len(row['observations'])}")
         ids = encode_prompt(tokenizer, row["prompt"])
         mask = [0] * len(ids)
         for turn, observation in zip(row["turns"], row["observations"] + [""], strict=True):
@@ -34,4 +34,4 @@ def tokenize_trajectories(tokenizer, trajectories: Dataset) -> Dataset:
                 mask += [trained] * len(piece)
         return {"input_ids": ids, "assistant_masks": mask}
 
-    return trajectories.map(encode, remove_columns=trajectories.column_names)
+    return trajectories.map(encode, with_indices=True, remove_columns=trajectories.column_names)

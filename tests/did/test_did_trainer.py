@@ -12,6 +12,7 @@ from infopo.did.config import DIDDPOConfig
 from infopo.scoring import completion_mask
 from infopo.did.trainer import DIDDPOTrainer
 from infopo.errors import InfopoConfigError
+from infopo.trainers import DegenerateDataWarning
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def test_did_dpo_command_logs_metrics_and_warns_on_identical_pairs(tmp_path, cap
     args = ["did-dpo", "--config", str(RECIPES / "did-dpo_tiny.yaml"), "--dataset_name", str(path),
             "--eval_strategy", "no", "--num_train_epochs", "1", "--output_dir", str(out), "--did_entropy_steps", "2",
             "--did_entropy_k", "4", "--did_entropy_max_new_tokens", "4", "--logging_steps", "1"]
-    with pytest.warns(UserWarning, match="1 of 16 pairs have chosen identical to rejected"):
+    with pytest.warns(DegenerateDataWarning, match=r"train_dataset \(16 rows\): 1 have chosen identical to rejected"):
         assert main(args) == 0
     card = (out / "README.md").read_text()
     assert "did" in card.split("---")[1] and "| did/ordered_frac |" in card and "| did/entropy_k | 4 |" in card
