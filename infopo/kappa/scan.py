@@ -249,6 +249,8 @@ def select_lowest_condition(
     """
     check_budget(top_p, num, threshold)
     params = _eligible(model, max_dim)
+    if not params:
+        return KappaSelection([], {}, {})
     store = KappaCache(cache) if cache is not None else None
     known = {}
     if store is not None:  # cached exact values stand for themselves and need no bound

@@ -1,14 +1,16 @@
 """Benchmark: GAIN-RL's two costs, each against the baseline it replaces, measured in one run.
 
-    python scripts/bench/gainrl_overhead.py [--rounds 7]
+    python scripts/bench/gainrl_overhead.py [--rounds 7] [--models toy smollm2:135m-instruct]
 
 1. Online angle: a GRPO training step (forward + backward + optimizer step) on the same generated batch with the
-   angle hooks recording (GAIN-RL on) and not recording (plain GRPO). Model: a Qwen2 of hidden 256 / 4 layers,
-   16 rollouts of 48 completion tokens. Target: ratio <= 1.05.
+   angle hooks recording (GAIN-RL on) and not recording (plain GRPO), 16 rollouts of 48 completion tokens. Models:
+   ``toy`` (a Qwen2 of hidden 256 / 4 layers) and the real ``smollm2:135m-instruct`` (30 layers; conversational
+   prompts through its chat template). Target: ratio <= 1.05.
 2. Offline scoring: ``score_prompts`` (stops at the last layer's MLP input: no last MLP, norm or LM head) against a
-   full forward with ``output_hidden_states`` (what the official code runs) over the same prompts and batches.
-   Two models: the Qwen2.5-0.5B shape cut to 6 layers (vocabulary 151,936: the LM head dominates) and the same
-   model with a 1,024-token vocabulary (the layers dominate). Target: >= 1.2x faster.
+   full forward with ``output_hidden_states`` (what the official code runs) over the same 256 prompts and batches.
+   Models: the Qwen2.5-0.5B shape cut to 6 layers (vocabulary 151,936: the LM head dominates), the same with a
+   1,024-token vocabulary (the layers dominate), and the real SmolLM2-135M-Instruct (30 layers, vocabulary 49,152).
+   Target: >= 1.2x faster.
 
 Each side's time is the median over rounds; the ratio is the median of per-round ratios (sides alternate within a
 round, so machine load hits both).
@@ -23,10 +25,12 @@ import tempfile
 import time
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer
 from infopo.data.synthetic import arithmetic_prompts
 from infopo.gainrl.scoring import prompt_token_masks, score_prompts
+from infopo.models import resolve_model
 from infopo.rewards import answer_match
 from infopo.tiny import build_tiny_model, build_tokenizer
 
@@ -46,19 +50,24 @@ def paired(sides: dict, rounds: int) -> tuple[dict, float]:
     return {name: statistics.median(values) for name, values in times.items()}, statistics.median(ratios)
 
 
-def online_overhead(rounds: int) -> None:
+def online_overhead(name: str, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        build_tokenizer().save_pretrained(folder)
-        build_tiny_model("qwen2", seed=0, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2).save_pretrained(folder)
+        if name == "toy":
+            model = folder
+            build_tokenizer().save_pretrained(folder)
+            build_tiny_model("qwen2", seed=0, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                             num_attention_heads=4, num_key_value_heads=2).save_pretrained(folder)
+        else:
+            model = resolve_model(name)
+        chat = name != "toy"
         config = InfopoGRPOConfig(output_dir=os.path.join(folder, "run"), per_device_train_batch_size=16,
                                   num_generations=4, max_completion_length=48, learning_rate=1e-5, max_steps=1,
                                   gainrl_samples_per_epoch=16, **CPU)
-        trainer = InfopoGRPOTrainer(model=folder, reward_funcs=[answer_match], args=config,
-                                    train_dataset=arithmetic_prompts(64, seed=0))
+        trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=config,
+                                    train_dataset=arithmetic_prompts(64, seed=0, conversational=chat))
         trainer.create_optimizer_and_scheduler(num_training_steps=100)
         trainer.current_gradient_accumulation_steps = 1
-        prompts = arithmetic_prompts(4, seed=1)
+        prompts = arithmetic_prompts(4, seed=1, conversational=chat)
         torch.manual_seed(0)
         batch = trainer._generate_and_score_completions([prompts[i // 4] for i in range(16)])
         original = trainer._gainrl_recording_on
@@ -72,8 +81,8 @@ def online_overhead(rounds: int) -> None:
         step(True), step(False)  # warm-up
         medians, ratio = paired({"grpo": lambda: step(False), "grpo+angle": lambda: step(True)}, rounds)
         trainer._gainrl_recording_on = original
-        print(f"online angle: GRPO step {medians['grpo'] * 1e3:.1f} ms, with the angle {medians['grpo+angle'] * 1e3:.1f} "
-              f"ms; ratio {ratio:.3f} (target <= 1.05)")
+        print(f"online angle ({name}): GRPO step {medians['grpo'] * 1e3:.1f} ms, with the angle "
+              f"{medians['grpo+angle'] * 1e3:.1f} ms; ratio {ratio:.3f} (target <= 1.05)", flush=True)
 
 
 class _no_recording:
@@ -100,28 +109,36 @@ def full_forward_hidden(model, tokenizer, prompts, batch_size):
             model(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
 
 
-def offline_speed(rounds: int) -> None:
-    tokenizer = build_tokenizer()
+def offline_speed(rounds: int, models: list[str]) -> None:
     prompts = list(arithmetic_prompts(256, seed=3, conversational=True)["prompt"])
     shape = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=6, num_attention_heads=14,
                  num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True)
-    for label, vocab in (("Qwen2.5-0.5B shape, 6 layers, vocab 151936", 151936), ("same, vocab 1024", 1024)):
-        model = build_tiny_model("qwen2", seed=0, vocab_size=vocab, **shape).eval()
+    candidates = []
+    if "toy" in models:
+        candidates += [(f"Qwen2.5-0.5B shape, 6 layers, vocab {vocab}", lambda vocab=vocab: (
+            build_tiny_model("qwen2", seed=0, vocab_size=vocab, **shape), build_tokenizer())) for vocab in (151936, 1024)]
+    candidates += [(f"{name}, 30 layers, vocab 49152", lambda name=name: (
+        AutoModelForCausalLM.from_pretrained(resolve_model(name)), AutoTokenizer.from_pretrained(resolve_model(name))))
+        for name in models if name != "toy"]
+    for label, load in candidates:
+        model, tokenizer = load()
+        model.eval()
         sides = {"full": lambda: full_forward_hidden(model, tokenizer, prompts, 32),
                  "score": lambda: score_prompts(model, tokenizer, prompts, batch_size=32)}
         sides["full"]()
         medians, ratio = paired(sides, rounds)
         print(f"offline scoring ({label}): full forward {medians['full']:.2f} s, score_prompts {medians['score']:.2f} s "
-              f"for {len(prompts)} prompts; speed-up {1 / ratio:.2f}x (target >= 1.2)")
+              f"for {len(prompts)} prompts; speed-up {1 / ratio:.2f}x (target >= 1.2)", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--models", nargs="+", default=["toy", "smollm2:135m-instruct"])
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    online_overhead(args.rounds)
-    offline_speed(args.rounds)
+    for name in args.models:
+        online_overhead(name, args.rounds)
+    offline_speed(args.rounds, args.models)
 
 
 if __name__ == "__main__":

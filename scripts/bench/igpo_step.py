@@ -1,13 +1,14 @@
 """Benchmark: an IGPO step against a GRPO step on the same rollouts, in one run.
 
-    python scripts/bench/igpo_step.py [--rounds 5]
-
 Both sides use IGPOTrainer's multi-turn search rollouts (same model, same prompts, the same random seed before each
 call, so the same trajectories). GRPO: TRL's ``_generate_and_score_completions`` with the outcome reward only
 (sequence-level advantages). IGPO: the same plus the packed probe and the turn-level (B, T) advantages. Then one
-optimizer step on the batch, the same code for both. Model: the tiny kit's Llama at hidden 128 / 4 layers after a
-short supervised warm start on search demonstrations, so rollouts search and answer. Prints median step times and
-the median of the per-round ratios (target <= 1.3).
+optimizer step on the batch, the same code for both. Models: ``toy``, the tiny kit's Llama at hidden 128 / 4
+layers after a short supervised warm start on search demonstrations, so rollouts search and answer; and the real
+``smollm2:135m-instruct`` (untrained, on the lookup world's conversational prompt that states the protocol). Prints
+median step times and the median of the per-round ratios (target <= 1.3).
+
+    python scripts/bench/igpo_step.py [--rounds 5] [--models toy smollm2:135m-instruct]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from infopo import InfopoSFTConfig, InfopoSFTTrainer
 from infopo.data.lookup import lookup_demonstrations, lookup_questions
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.trainer import IGPOTrainer
+from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model, build_tokenizer
 from infopo.trainers import InfopoGRPOTrainer
 
@@ -42,42 +44,50 @@ def warm_start(folder: str) -> str:
     return folder
 
 
+def measure(name: str, rounds: int, folder: str) -> None:
+    chat = name != "toy"
+    model = warm_start(folder) if name == "toy" else resolve_model(name)
+    config = IGPOConfig(output_dir=os.path.join(folder, "igpo"), per_device_train_batch_size=16, num_generations=4,
+                        max_turns=4, max_turn_tokens=24, max_completion_length=256, learning_rate=1e-4,
+                        logging_steps=1000, max_steps=1, **CPU)
+    trainer = IGPOTrainer(model=model, args=config, train_dataset=lookup_questions(64, seed=1, conversational=chat))
+    trainer.create_optimizer_and_scheduler(num_training_steps=100)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
+    questions = lookup_questions(4, seed=7, conversational=chat)
+    inputs = [questions[i // 4] for i in range(16)]
+    trainer._inputs = inputs  # the GRPO side calls TRL's method directly, which IGPO's rollouts read them from
+    sides = {"grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
+             "igpo": lambda: IGPOTrainer._generate_and_score_completions(trainer, inputs)}
+    times = {"grpo": [], "igpo": []}
+    trainer.model.train()
+    for round_index in range(rounds):
+        order = ("grpo", "igpo") if round_index % 2 == 0 else ("igpo", "grpo")
+        for side in order:
+            torch.manual_seed(round_index)
+            started = time.perf_counter()
+            batch = sides[side]()
+            loss = trainer.compute_loss(trainer.model, batch)
+            loss.backward()
+            trainer.optimizer.zero_grad()  # measure the update's cost without changing the weights
+            times[side].append(time.perf_counter() - started)
+        turns = sum(len(s) for s in trainer._rollouts["spans"]) / 16
+        print(f"{name} round {round_index + 1}: GRPO {times['grpo'][-1]:.2f} s, IGPO {times['igpo'][-1]:.2f} s "
+              f"({turns:.1f} turns per rollout)", flush=True)
+    grpo, igpo = statistics.median(times["grpo"]), statistics.median(times["igpo"])
+    paired = statistics.median(i / g for i, g in zip(times["igpo"], times["grpo"], strict=True))
+    print(f"{name}: GRPO step (same rollouts) {grpo:.2f} s, IGPO step {igpo:.2f} s; ratio {paired:.3f} (median of the "
+          "per-round ratios; target <= 1.3)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=["toy", "smollm2:135m-instruct"])
     args = parser.parse_args()
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    with tempfile.TemporaryDirectory() as folder:
-        model = warm_start(folder)
-        config = IGPOConfig(output_dir=os.path.join(folder, "igpo"), per_device_train_batch_size=16, num_generations=4,
-                            max_turns=4, max_turn_tokens=24, max_completion_length=256, learning_rate=1e-4,
-                            logging_steps=1000, max_steps=1, **CPU)
-        trainer = IGPOTrainer(model=model, args=config, train_dataset=lookup_questions(64, seed=1))
-        trainer.create_optimizer_and_scheduler(num_training_steps=100)
-        trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
-        questions = lookup_questions(4, seed=7)
-        inputs = [questions[i // 4] for i in range(16)]
-        sides = {"grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
-                 "igpo": lambda: IGPOTrainer._generate_and_score_completions(trainer, inputs)}
-        times = {"grpo": [], "igpo": []}
-        trainer.model.train()
-        for round_index in range(args.rounds):
-            order = ("grpo", "igpo") if round_index % 2 == 0 else ("igpo", "grpo")
-            for name in order:
-                torch.manual_seed(round_index)
-                started = time.perf_counter()
-                batch = sides[name]()
-                loss = trainer.compute_loss(trainer.model, batch)
-                loss.backward()
-                trainer.optimizer.zero_grad()  # measure the update's cost without changing the weights
-                times[name].append(time.perf_counter() - started)
-            turns = sum(len(s) for s in trainer._last_rollouts["spans"]) / 16
-            print(f"round {round_index + 1}: GRPO {times['grpo'][-1]:.2f} s, IGPO {times['igpo'][-1]:.2f} s "
-                  f"({turns:.1f} turns per rollout)")
-        grpo, igpo = statistics.median(times["grpo"]), statistics.median(times["igpo"])
-        paired = statistics.median(i / g for i, g in zip(times["igpo"], times["grpo"], strict=True))
-        print(f"\nGRPO step (same rollouts): {grpo:.2f} s\nIGPO step: {igpo:.2f} s\n"
-              f"ratio: {paired:.3f} (median of the per-round ratios; target <= 1.3)")
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as folder:
+            measure(name, args.rounds, folder)
 
 
 if __name__ == "__main__":

@@ -1,105 +1,100 @@
-"""Benchmark: infopo's condition-number scan against peft's KappaTuneSelector on the same model, in one run.
+"""Benchmark: KappaTune's selection (certified bounds, exact values near the cut) against peft's KappaTuneSelector,
+on three models, in one run.
 
-    python scripts/bench/kappa_scan.py [--rounds 3] [--device cpu|cuda] [--layers 10]
+    python scripts/bench/kappa_scan.py [--rounds 3] [--models 111m 125m smollm2]
 
-The model is a random-init Qwen2-architecture model of about 110M parameters built by the tiny kit with larger
-sizes (hidden 768, MLP 3072, 12 heads / 4 KV heads, 32k vocabulary so embeddings stay above max_dim, as in real
-models). Each round runs peft then infopo (alternating order each round), both uncached, and selects top_p 0.2.
-Prints the median times, the ratio, peak extra memory of each, whether the selections agree, and the time of an
-infopo re-scan from its cache.
+Models: ``111m``, a random-init Qwen2 shape of 111M parameters (hidden 768, MLP 3072, 10 layers, 32k vocabulary);
+``125m``, another random Qwen2 shape (hidden 768, MLP 2048, 12 layers); ``smollm2``, SmolLM2-135M-Instruct's real
+weights (``smollm2:135m-instruct``, the Q4_1 GGUF dequantized; 210 scanned tensors). Each round runs peft's selector
+(float32 ``svdvals`` of every matrix) and ``select_lowest_condition`` (alternating which goes first), uncached, for
+top_p 0.2. Prints the median times and their ratio, and checks that the selections agree: with peft's, and with the
+exact float64 values (``scan_condition_numbers``), for top_p 0.2, num 10 and a threshold between two of the exact
+values, names and order. Also the full exact scan's time, for reference.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
-import threading
 import time
 
-import psutil
 import torch
 from peft.helpers import KappaTuneSelector
+from transformers import AutoModelForCausalLM
 
-from infopo.kappa import scan_condition_numbers, select_by_condition
+from infopo.kappa import scan_condition_numbers, select_by_condition, select_lowest_condition
+from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model
 
+MODELS = {
+    "111m": lambda: build_tiny_model("qwen2", seed=0, hidden_size=768, intermediate_size=3072, num_hidden_layers=10,
+                                     num_attention_heads=12, num_key_value_heads=4, vocab_size=32000,
+                                     max_position_embeddings=2048),
+    "125m": lambda: build_tiny_model("qwen2", seed=1, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
+                                     num_attention_heads=12, num_key_value_heads=4, vocab_size=32000,
+                                     max_position_embeddings=2048),
+    "smollm2": lambda: AutoModelForCausalLM.from_pretrained(resolve_model("smollm2:135m-instruct")),
+}
 
-def peak_rss_during(function):
-    """(result, seconds, peak RSS above the starting RSS in MiB) of ``function()``; RSS sampled every 5 ms."""
-    process = psutil.Process(os.getpid())
-    start_rss = process.memory_info().rss
-    peak = [start_rss]
-    done = threading.Event()
 
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.005)
+def peft_selection(model, **budget) -> list[str]:
+    """peft's selection, as parameter names (its module names; a tied lm_head is the embedding)."""
+    selector = KappaTuneSelector(model, show_progress=False)
+    names = selector.get_best_targets(top_p=budget.get("top_p"), num_modules=budget.get("num"),
+                                      threshold=budget.get("threshold"))
+    tied = getattr(model.config, "tie_word_embeddings", False)
+    return [("model.embed_tokens" if name == "lm_head" and tied else name) + ".weight" for name in names]
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+
+def timed(function):
     started = time.perf_counter()
     result = function()
-    seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    return result, seconds, (peak[0] - start_rss) / 2**20
+    return result, time.perf_counter() - started
 
 
-def run_peft(model, top_p):
-    selector = KappaTuneSelector(model, show_progress=False)
-    return [name + ".weight" for name in selector.get_best_targets(top_p=top_p)]
-
-
-def run_infopo(model, top_p, cache=None):
-    return select_by_condition(scan_condition_numbers(model, progress=False, cache=cache), top_p=top_p)
+def bench(name: str, rounds: int) -> dict:
+    model = MODELS[name]().eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    times = {"peft": [], "infopo": []}
+    for round_index in range(rounds):
+        order = ("peft", "infopo") if round_index % 2 == 0 else ("infopo", "peft")
+        for side in order:
+            if side == "peft":
+                _, seconds = timed(lambda: peft_selection(model, top_p=0.2))
+            else:
+                _, seconds = timed(lambda: select_lowest_condition(model, top_p=0.2, progress=False))
+            times[side].append(seconds)
+    exact, exact_seconds = timed(lambda: scan_condition_numbers(model, progress=False))
+    finite = sorted(value for value in exact.values() if value < float("inf"))
+    budgets = {"top_p 0.2": dict(top_p=0.2), "num 10": dict(num=10),
+               "threshold": dict(threshold=(finite[len(finite) // 3] + finite[len(finite) // 3 + 1]) / 2)}
+    agreement = {}
+    for label, budget in budgets.items():
+        ours = select_lowest_condition(model, progress=False, **budget)
+        agreement[label] = {"peft": ours.names == peft_selection(model, **budget),
+                            "exact": ours.names == select_by_condition(exact, **budget),
+                            "selected": len(ours.names), "exact_values": len(ours.kappas)}
+    peft_s, ours_s = statistics.median(times["peft"]), statistics.median(times["infopo"])
+    return {"model": name, "parameters": parameters, "tensors": len(exact), "peft_s": peft_s, "infopo_s": ours_s,
+            "ratio": statistics.median(p / o for p, o in zip(times["peft"], times["infopo"], strict=True)),
+            "exact_scan_s": exact_seconds, "agreement": agreement}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--layers", type=int, default=10)
-    parser.add_argument("--top_p", type=float, default=0.2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
-
-    model = build_tiny_model(
-        "qwen2", seed=0, hidden_size=768, intermediate_size=3072, num_hidden_layers=args.layers,
-        num_attention_heads=12, num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048,
-    ).to(args.device)
-    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, device {args.device}, "
-          f"torch threads {torch.get_num_threads()}")
-
-    times = {"peft": [], "infopo": []}
-    memory = {"peft": [], "infopo": []}
-    selections = {}
-    for round_index in range(args.rounds):
-        order = ("peft", "infopo") if round_index % 2 == 0 else ("infopo", "peft")
-        for name in order:
-            runner = run_peft if name == "peft" else run_infopo
-            selection, seconds, peak = peak_rss_during(lambda: runner(model, args.top_p))
-            times[name].append(seconds)
-            memory[name].append(peak)
-            selections[name] = selection
-        print(f"round {round_index + 1}: peft {times['peft'][-1]:.2f} s, infopo {times['infopo'][-1]:.2f} s")
-
-    with tempfile.TemporaryDirectory() as folder:
-        cache = os.path.join(folder, "kappa.json")
-        run_infopo(model, args.top_p, cache)
-        cached, cached_seconds, _ = peak_rss_during(lambda: run_infopo(model, args.top_p, cache))
-
-    peft_s, infopo_s = statistics.median(times["peft"]), statistics.median(times["infopo"])
-    print()
-    print(f"peft KappaTuneSelector : {peft_s:7.2f} s (median of {args.rounds}), peak +{max(memory['peft']):.0f} MiB")
-    print(f"infopo scan            : {infopo_s:7.2f} s (median of {args.rounds}), peak +{max(memory['infopo']):.0f} MiB")
-    print(f"speed-up               : {peft_s / infopo_s:7.2f}x")
-    print(f"infopo from its cache  : {cached_seconds:7.2f} s ({peft_s / cached_seconds:.0f}x)")
-    same_set = set(selections["peft"]) == set(selections["infopo"])
-    same_order = selections["peft"] == selections["infopo"]
-    print(f"top_p {args.top_p} selections: {len(selections['infopo'])} tensors; same set: {same_set}; "
-          f"same order: {same_order}; cached run same: {cached == selections['infopo']}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    print("| model | tensors | peft | infopo | ratio | exact scan | same as peft / as exact (top_p, num, threshold) "
+          "| exact values computed (top_p) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in args.models:
+        r = bench(name, args.rounds)
+        same = " ".join(f"{a['peft']}/{a['exact']}" for a in r["agreement"].values())
+        print(f"| {name} ({r['parameters'] / 1e6:.0f}M) | {r['tensors']} | {r['peft_s']:.2f} s | {r['infopo_s']:.2f} s | "
+              f"**{r['ratio']:.2f}x** | {r['exact_scan_s']:.2f} s | {same} | "
+              f"{r['agreement']['top_p 0.2']['exact_values']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def test_kappa_errors_come_before_training(tmp_path, capsys):
     out = tmp_path / "never"
     missing = export_unfrozen_yaml(["model.layers.7.mlp.up_proj.weight"], tmp_path / "wrong.yaml")
     cases = [
-        (["--kappa_top_p", "0.2", "--use_peft", "true"], "kappa_mode full trains the tensors themselves"),
+        (["--kappa_top_p", "0.2", "--use_peft", "true"], "kappa_mode 'full' trains the selected tensors themselves"),
         (["--kappa_unfrozen_yaml", str(missing)], "not in the model: model.layers.7.mlp.up_proj.weight"),
         (["--kappa_top_p", "0.2", "--kappa_max_dim", "1"], "no tensor of the model is eligible"),
         (["--kappa_top_p", "0.2", "--kappa_num", "3"], "exactly one budget of kappa_top_p, kappa_num"),

@@ -108,3 +108,49 @@ def test_quantized_weights_are_refused_with_a_way_out():
     model.weight = nn.Parameter(torch.zeros(4, 4, dtype=torch.int8), requires_grad=False)
     with pytest.raises(InfopoConfigError, match="cannot scan quantized weights \\(weight: torch.int8\\).*kappa_unfrozen_yaml"):
         scan_condition_numbers(model, progress=False)
+
+
+def test_lower_bounds_never_exceed_the_exact_value():
+    from infopo.kappa.bounds import kappa_lower_bounds
+
+    generator = torch.Generator().manual_seed(0)
+    for shape in ((8, 8), (16, 40), (40, 16), (64, 64)):
+        weights = [torch.randn(*shape, generator=generator) @ torch.diag(torch.logspace(0, exponent, shape[1]))
+                   for exponent in (0.0, 1.0, 3.0)]
+        for weight, bound in zip(weights, kappa_lower_bounds(weights), strict=True):
+            exact = condition_number(weight)
+            assert bound <= exact * (1 + 1e-9) and bound >= 1.0
+    near_tight = kappa_lower_bounds([torch.diag(torch.tensor([100.0, 1.0, 1.0, 1.0]))])[0]
+    assert near_tight == pytest.approx(100.0, rel=1e-6)  # a small matrix: the Krylov space is all of it
+    assert kappa_lower_bounds([torch.tensor([[1.0, 1.0], [1.0, 1.0]])]) == [math.inf]
+
+
+@pytest.mark.parametrize("budget", [dict(top_p=0.2), dict(top_p=0.5), dict(num=3), dict(num=1), dict(threshold=6.0)])
+def test_the_bounded_selection_equals_the_exact_scans(budget):
+    from infopo.kappa import select_by_condition, select_lowest_condition
+
+    model = build_tiny_model("llama", seed=2, num_hidden_layers=3)
+    with torch.no_grad():  # spread the kappas, as trained weights have them: some tensors far above the cut
+        for index, layer in enumerate(model.model.layers):
+            layer.self_attn.q_proj.weight.mul_(torch.logspace(0, index + 1, layer.self_attn.q_proj.weight.shape[1]))
+        model.model.layers[1].mlp.up_proj.weight[:, 0] = 0  # rank deficient: inf, never selected
+    exact = scan_condition_numbers(model, progress=False)
+    selection = select_lowest_condition(model, progress=False, **budget)
+    assert selection.names == select_by_condition(exact, **budget)
+    assert all(selection.kappas[name] == exact[name] for name in selection.kappas)
+    assert all(selection.lower_bounds[name] <= exact[name] * (1 + 1e-9) for name in exact)
+    assert len(selection.kappas) < len(exact) or budget == dict(top_p=0.5)  # exact values only where needed
+    assert exact["model.layers.1.mlp.up_proj.weight"] == math.inf
+
+
+def test_the_bounded_selection_reads_and_writes_the_cache(tmp_path):
+    from infopo.kappa import select_lowest_condition
+
+    model = build_tiny_model("llama", seed=3, num_hidden_layers=2)
+    cache = tmp_path / "kappa.json"
+    first = select_lowest_condition(model, num=2, cache=cache, progress=False)
+    stored = json.loads(cache.read_text())["entries"]
+    assert set(stored) == set(first.kappas)  # what was computed exactly is cached
+    again = select_lowest_condition(model, num=2, cache=cache, progress=False)
+    assert again.names == first.names
+    assert all(again.kappas[name] == value for name, value in first.kappas.items())  # read back, not recomputed
