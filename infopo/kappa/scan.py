@@ -242,10 +242,11 @@ def select_lowest_condition(
     computing exact values only where certified lower bounds (:mod:`infopo.kappa.bounds`) cannot decide.
 
     Every tensor gets a lower bound. ``threshold`` t: exact values for the tensors whose bound is <= t (the others
-    are above it). ``num``/``top_p`` (k tensors of the N scanned): exact values for the k tensors with the smallest
-    bounds, whose k-th smallest value T bounds the selection's cut from above; then for every other tensor whose
-    bound is <= T. A tensor left out has kappa >= its bound > T, so it cannot be among the k smallest: the selection
-    equals the exact scan's, names and order.
+    are above it). ``num``/``top_p`` (k tensors of the N scanned): exact values in increasing order of bound (one per
+    process at a time), while the next bound is at most T, the k-th smallest exact value so far (an upper bound on
+    the selection's cut, falling as values come in). A tensor left out has kappa >= its bound > T, so it cannot be
+    among the k smallest: the selection equals the exact scan's, names and order. ``progress``: a bar over the
+    bounds, which cost the most.
     """
     check_budget(top_p, num, threshold)
     params = _eligible(model, max_dim)
@@ -256,13 +257,12 @@ def select_lowest_condition(
     if store is not None:  # cached exact values stand for themselves and need no bound
         known = {name: value for name, param in params if (value := _cached(store, name, param)) is not None}
     rest = [(name, param) for name, param in params if name not in known]
-    bounds = {**known, **_map_parameters(rest, _bounds_of_group, group=8, progress=False)}
+    bounds = {**known, **_map_parameters(rest, _bounds_of_group, group=8, progress=progress)}
     exact = dict(known)
 
     def compute(names: set[str]) -> None:
         todo = [(name, param) for name, param in params if name in names and name not in exact]
-        exact.update(_map_parameters(todo, lambda tensors: _kappas_of_group(tensors, eps), store=store,
-                                     progress=progress))
+        exact.update(_map_parameters(todo, lambda tensors: _kappas_of_group(tensors, eps), store=store))
 
     by_bound = sorted(bounds, key=lambda name: (bounds[name], name))
     if threshold is not None:
@@ -270,9 +270,15 @@ def select_lowest_condition(
         names = select_by_condition(exact, threshold=threshold)
     else:
         k = num if num is not None else max(1, int(len(params) * top_p))
-        compute(set(by_bound[:k]))
-        cut = sorted(exact[name] for name in by_bound[:k])[-1]  # the k-th smallest of k true values: >= the true cut
-        compute({name for name in by_bound if bounds[name] <= cut})
+        world = _world()[1]
+        pending = [name for name in by_bound if name not in exact]
+        while pending:  # in bound order, a process's worth at a time, while a bound can still be below the cut
+            cut = sorted(exact.values())[k - 1] if len(exact) >= k else math.inf
+            batch = [name for name in pending[:world] if bounds[name] <= cut]
+            if not batch:
+                break
+            compute(set(batch))
+            pending = pending[len(batch):]
         names = select_by_condition(exact, num=k)
     if store is not None and _world()[0] == 0:
         store.save()
