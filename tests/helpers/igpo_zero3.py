@@ -52,7 +52,7 @@ def zero3_rollout_trainer(engine, tokenizer, args: IGPOConfig, environment_facto
                                      eos_token_id=trainer.eos_token_ids)
     trainer.generation_config = GenerationConfig(**trainer.generation_kwargs, disable_compile=True)
     trainer._tag_factory = environment_factory
-    trainer._tag_pool, trainer._inputs, trainer._rollouts = [environment_factory()], [], {}
+    trainer._tag_pool, trainer._inputs, trainer._rollouts, trainer._greedy = [environment_factory()], [], {}, False
     return trainer
 
 

@@ -2,8 +2,8 @@
 double of the suite, since vLLM does not run on this CPU.
 
 It has the attributes and methods GRPOTrainer uses (``sync_weights``, ``generate``, ``max_completion_length``,
-``generation_kwargs``, the colocated engine's ``max_model_len``), records what it is sent on every call (the decoded prompts, the
-stop strings, the token limit, the number of generations) and answers each prompt from a script: a function of the
+``generation_kwargs``, ``temperature``, the colocated engine's ``max_model_len``), records what it is sent on every call (the decoded prompts, the
+stop strings, the token limit, the temperature, the number of generations) and answers each prompt from a script: a function of the
 prompt's text that returns the completion's text. Like vLLM in colocate mode, it returns one completion per prompt
 and one log-prob list per completion token.
 """
@@ -17,6 +17,7 @@ class ScriptedVLLM:
     def __init__(self, tokenizer, script, max_completion_length: int = 256):
         self.tokenizer, self.script = tokenizer, script
         self.max_completion_length = max_completion_length
+        self.temperature = 1.0
         self.generation_kwargs: dict = {}
         self.calls: list[dict] = []
         self.weight_syncs = 0
@@ -30,7 +31,8 @@ class ScriptedVLLM:
         texts = [self.tokenizer.decode(ids, skip_special_tokens=False) for ids in prompts]
         self.calls.append({"prompts": texts, "stop": self.generation_kwargs.get("stop"),
                            "include_stop": self.generation_kwargs.get("include_stop_str_in_output"),
-                           "max_tokens": self.max_completion_length, "n": num_generations})
+                           "max_tokens": self.max_completion_length, "temperature": self.temperature,
+                           "n": num_generations})
         # as in colocate mode: one completion per prompt (the batch already repeats each prompt per generation)
         completions = [self.tokenizer(self.script(text), add_special_tokens=False)["input_ids"][: self.max_completion_length]
                        for text in texts]

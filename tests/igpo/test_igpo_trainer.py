@@ -125,6 +125,10 @@ def test_tag_loop_through_vllm_with_stateful_episodes(tmp_path, tiny_qwen2):
         assert "and more" not in trainer.processing_class.decode(ids)  # cut after the stop string
     assert torch.isfinite(output["importance_sampling_ratio"]).all()  # vLLM log-probs reached TRL's correction
     assert trainer.vllm_generation.generation_kwargs == {} and stand_in.max_completion_length == 256  # restored
+    assert all(call["temperature"] == 1.0 for call in stand_in.calls)
+    scores = trainer.evaluate_greedily(data, count=4)
+    assert scores["success"] == 1.0 and scores["questions"] == 4
+    assert [call["temperature"] for call in stand_in.calls[2:]] == [0.0, 0.0] and stand_in.temperature == 1.0
 
 
 def _tool_script(text: str) -> str:
