@@ -5,8 +5,12 @@ call, so the same trajectories). GRPO: TRL's ``_generate_and_score_completions``
 (sequence-level advantages). IGPO: the same plus the packed probe and the turn-level (B, T) advantages. Then one
 optimizer step on the batch, the same code for both. Models: ``toy``, the tiny kit's Llama at hidden 128 / 4
 layers after a short supervised warm start on search demonstrations, so rollouts search and answer; and the real
-``smollm2:135m-instruct`` (untrained, on the lookup world's conversational prompt that states the protocol). Prints
-median step times and the median of the per-round ratios (target <= 1.3).
+``smollm2:135m-instruct`` on the lookup world's conversational prompt that states the protocol. Untrained, SmolLM2
+answers at once (1.0 turns per rollout measured), so the probe would never run: its rollouts are 2-hop
+demonstrations replayed through a ``rollout_func`` (three turns, two observations each, tokenized as rollouts are).
+There the steps hold no generation, which both sides would share: the ratio is the probe and the turn-level
+advantages against TRL's scoring, loss and backward alone, the strictest form of the comparison. Prints median step
+times and the median of the per-round ratios (target <= 1.3).
 
     python scripts/bench/igpo_step.py [--rounds 5] [--models toy smollm2:135m-instruct]
 """
@@ -22,7 +26,7 @@ import time
 import torch
 
 from infopo import InfopoSFTConfig, InfopoSFTTrainer
-from infopo.data.lookup import lookup_demonstrations, lookup_questions
+from infopo.data.lookup import lookup_demonstrations, lookup_questions, lookup_trajectories
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.models import resolve_model
@@ -44,16 +48,39 @@ def warm_start(folder: str) -> str:
     return folder
 
 
+def replay_demonstrations(prompts: list, trainer: IGPOTrainer) -> dict:
+    """A ``rollout_func`` that returns each row's demonstration (its ``turns`` and ``observations``) as the rollout:
+    the prompt as TRL tokenizes it, every turn and observation tokenized on its own, env_mask 1 on the turns."""
+    tokenizer = trainer.processing_class
+    completions, masks = [], []
+    for row in trainer._inputs:
+        ids, mask = [], []
+        for turn, observation in zip(row["turns"], row["observations"] + [""], strict=True):
+            turn_ids = tokenizer(turn, add_special_tokens=False)["input_ids"]
+            observation_ids = tokenizer(observation, add_special_tokens=False)["input_ids"] if observation else []
+            ids += turn_ids + observation_ids
+            mask += [1] * len(turn_ids) + [0] * len(observation_ids)
+        completions.append(ids)
+        masks.append(mask)
+    prompt_ids = [list(ids) for ids in trainer._tokenize_prompts(prompts)[0]]
+    return {"prompt_ids": prompt_ids, "completion_ids": completions, "logprobs": None, "env_mask": masks}
+
+
 def measure(name: str, rounds: int, folder: str) -> None:
-    chat = name != "toy"
-    model = warm_start(folder) if name == "toy" else resolve_model(name)
+    toy = name == "toy"
+    model = warm_start(folder) if toy else resolve_model(name)
     config = IGPOConfig(output_dir=os.path.join(folder, "igpo"), per_device_train_batch_size=16, num_generations=4,
                         max_turns=4, max_turn_tokens=24, max_completion_length=256, learning_rate=1e-4,
                         logging_steps=1000, max_steps=1, **CPU)
-    trainer = IGPOTrainer(model=model, args=config, train_dataset=lookup_questions(64, seed=1, conversational=chat))
+    if toy:
+        questions = lookup_questions(4, seed=7)
+        trainer = IGPOTrainer(model=model, args=config, train_dataset=lookup_questions(64, seed=1))
+    else:
+        questions = lookup_trajectories(4, seed=7, conversational=True, two_hop_share=1.0)
+        trainer = IGPOTrainer(model=model, args=config, rollout_func=replay_demonstrations,
+                              train_dataset=lookup_trajectories(64, seed=1, conversational=True))
     trainer.create_optimizer_and_scheduler(num_training_steps=100)
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
-    questions = lookup_questions(4, seed=7, conversational=chat)
     inputs = [questions[i // 4] for i in range(16)]
     trainer._inputs = inputs  # the GRPO side calls TRL's method directly, which IGPO's rollouts read them from
     sides = {"grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),

@@ -66,9 +66,10 @@ def start_and_target(curves: dict[str, list], gain: float) -> tuple[float, float
 
 
 def write_report(out: Path, name: str, title: str, intro: str, curves: dict[str, list], payload, *, value_name: str,
-                 xlabel: str, ylabel: str, target: float) -> None:
-    """``name``.md (the intro and :func:`arm_table`), ``name``.json (``payload``) and ``name``.png; prints the table."""
-    text = "\n".join([f"# {title}", "", intro, "", *arm_table(curves, value_name, target)]) + "\n"
+                 xlabel: str, ylabel: str, target: float, extra: list[str] = ()) -> None:
+    """``name``.md (the intro, :func:`arm_table` and the ``extra`` lines), ``name``.json (``payload``) and
+    ``name``.png; prints the text."""
+    text = "\n".join([f"# {title}", "", intro, "", *arm_table(curves, value_name, target), *extra]) + "\n"
     (out / f"{name}.md").write_text(text)
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
     plot_arms(curves, out / f"{name}.png", xlabel, ylabel, target)

@@ -1,23 +1,28 @@
-"""Reproduction in miniature: IGPO's turn-level information gain against outcome-only GRPO (arXiv 2510.14967).
+"""Reproduction in miniature: IGPO's turn-level information gain against outcome-only GRPO where the outcome reward
+is sparse (arXiv 2510.14967).
 
-Claim: denser turn-level credit beats outcome-only GRPO at equal samples, most where the outcome reward is sparse.
+Claim: when most groups agree on their outcome (all fail), outcome-only GRPO has no signal, while turn-level
+information gain still ranks the turns; IGPO then learns faster at equal samples.
 
 Protocol:
-1. World: the lookup world with 400 countries (2,000 names); warm-start demonstrations use the 280 *train*
-   countries, RL and evaluation the 120 *held-out* ones, so the policy must copy names it never saw.
-2. Warm start: a 1.1M-parameter Llama (tiny kit, hidden 128, 4 layers) is fine-tuned with InfopoSFTTrainer on whole
-   demonstration trajectories (``tokenize_trajectories``: the rollout's tokenization, loss on the model's turns
-   only), ``--warm_steps`` steps of 64.
-3. From that same warm start, per seed, two arms train on held-out questions (80% 2-hop), 8 questions x 4 rollouts
-   per step, same environment (BM25 top-3), same tags, same number of steps and rollouts:
-   - IGPO: IGPOTrainer (information gain + outcome, joint normalisation, gamma 1);
-   - GRPO: the same trainer with TRL's outcome-only advantages (its ``_generate_and_score_completions``).
-4. Every ``eval_every`` steps: mean outcome F1 of one sampled rollout on each of 128 held-out 2-hop questions that
-   RL never trains on.
+1. World: the lookup world with 400 countries; warm-start demonstrations use the 280 *train* countries, RL and
+   evaluation the 120 *held-out* ones, so the policy must copy names it never saw.
+2. Warm start: a 1.1M-parameter Llama (tiny kit, hidden 128, 4 layers) fine-tuned with InfopoSFTTrainer on whole
+   demonstration trajectories (80% 2-hop), only ``--warm_steps`` steps of 64: short on purpose, so that greedy
+   success on held-out 2-hop questions starts at or below 0.2 (the sparse case).
+3. From that warm start, per seed, two arms train on held-out 2-hop questions only (the harder hops), 8 questions x
+   4 rollouts per step, same BM25 top-3 search, same tags, same steps, rollouts, learning rate and seed:
+   - IGPO: IGPOTrainer (information gain + F1 outcome, joint normalisation, gamma 1);
+   - GRPO: the same trainer, rollouts and outcome reward with TRL's own sequence-level advantages (the IGPO
+     override skipped).
+4. Every ``eval_every`` steps: greedy rollouts on 400 held-out 2-hop questions RL never trains on
+   (``IGPOTrainer.evaluate_greedily``): exact-match success (± 0.04 at 95% for p <= 0.2) and mean F1.
+   Every step: TRL's ``frac_reward_zero_std``, the fraction of groups whose four outcomes are all equal (no GRPO
+   signal).
 
-    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--warm_dir DIR] [--out docs/repro]
+    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--warm_steps 120] [--out docs/repro]
 
-Writes igpo_vs_grpo.md and igpo_vs_grpo.png. The outcome is whatever the run gives.
+Writes igpo_vs_grpo.md/.json/.png. The outcome is whatever the run gives.
 """
 
 from __future__ import annotations
@@ -25,31 +30,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
+from curves import arm_table, start_and_target, steps_to, write_report
 from infopo import InfopoSFTConfig, InfopoSFTTrainer
 from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_trajectories
-from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.config import IGPOConfig
-from infopo.igpo.rewards import answer_f1
+from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.igpo.warm_start import tokenize_trajectories
 from infopo.tiny import build_tiny_model, build_tokenizer
-from curves import start_and_target, write_report
-from infopo.trainers import InfopoGRPOTrainer
 
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
 SIZES = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
 COUNTRIES = 400
+EVAL_QUESTIONS = 400
 
 
 class OutcomeOnlyTrainer(IGPOTrainer):
     """The same rollouts and outcome reward as IGPO, with TRL's sequence-level GRPO advantages."""
 
-    _generate_and_score_completions = InfopoGRPOTrainer._generate_and_score_completions
+    def _generate_and_score_completions(self, inputs):
+        self._inputs = inputs  # the outcome reward reads each rollout's row
+        return super(IGPOTrainer, self)._generate_and_score_completions(inputs)
 
 
 def warm_start(folder: str, steps: int) -> str:
@@ -60,7 +68,7 @@ def warm_start(folder: str, steps: int) -> str:
     tokenizer.save_pretrained(folder)
     build_tiny_model("llama", seed=0, **SIZES).save_pretrained(folder)
     args = InfopoSFTConfig(output_dir=os.path.join(folder, "run"), max_steps=steps, per_device_train_batch_size=64,
-                           learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=steps // 20,
+                           learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 20),
                            logging_steps=max(1, steps // 10), max_length=256, **CPU)
     demonstrations = lookup_trajectories(steps * 64, split="train", num_countries=COUNTRIES, two_hop_share=0.8)
     trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=tokenize_trajectories(tokenizer, demonstrations))
@@ -69,63 +77,51 @@ def warm_start(folder: str, steps: int) -> str:
     return folder
 
 
-@torch.no_grad()
-def evaluate(trainer: IGPOTrainer, questions) -> float:
-    """Mean outcome F1 of one sampled rollout per question (malformed rollouts score 0)."""
-    trainer.model.eval()
-    scores = []
-    for start in range(0, len(questions), 32):
-        batch = questions.select(range(start, min(start + 32, len(questions))))
-        trainer._rollout(list(batch["prompt"]), trainer)
-        rollouts = trainer._last_rollouts
-        scores += [0.0 if bad else answer_f1(pred, truth)
-                   for pred, bad, truth in zip(rollouts["answer"], rollouts["format_error"], batch["answer"], strict=True)]
-    trainer.model.train()
-    return sum(scores) / len(scores)
+class GreedyCurve(TrainerCallback):
+    """Greedy success and F1 on the evaluation questions every ``every`` steps (and before the first)."""
+
+    def __init__(self, every: int, questions):
+        self.every, self.questions, self.trainer = every, questions, None
+        self.success, self.f1 = [], []
+
+    def record(self, step: int) -> None:
+        scores = self.trainer.evaluate_greedily(self.questions, len(self.questions))
+        self.success.append((step, scores["success"]))
+        self.f1.append((step, scores["f1"]))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0:
+            self.record(state.global_step)
 
 
-class EvalEvery:
-    """Evaluates every ``every`` steps from inside training (a callback that keeps the curve)."""
-
-    def __init__(self, every, questions):
-        from transformers import TrainerCallback
-
-        outer = self
-
-        class Callback(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                if state.global_step % outer.every == 0:
-                    outer.curve.append((state.global_step, evaluate(outer.trainer, outer.questions)))
-
-        self.every, self.questions, self.curve, self.trainer = every, questions, [], None
-        self.callback = Callback()
-
-
-def run_arm(arm: str, model: str, seed: int, steps: int, eval_every: int, work: str, evaluation, environment) -> list:
+def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, environment_factory) -> dict:
     torch.manual_seed(seed)
     config = IGPOConfig(output_dir=os.path.join(work, f"{arm}-{seed}"), seed=seed, per_device_train_batch_size=32,
                         num_generations=4, max_turns=4, max_turn_tokens=24, max_completion_length=256,
-                        answer_forcing_prefix=" <answer> ", learning_rate=3e-4, max_steps=steps,
-                        logging_steps=eval_every, **CPU)
-    train = lookup_questions(steps * 8, seed=100 + seed, two_hop_share=0.8, split="held_out", num_countries=COUNTRIES)
-    hook = EvalEvery(eval_every, evaluation)
+                        answer_forcing_prefix=" <answer> ", outcome_metric="f1", format_penalty=-2.0,
+                        learning_rate=args.learning_rate, max_steps=args.steps, logging_steps=1, **CPU)
+    train = lookup_questions(args.steps * 8, seed=100 + seed, two_hop_share=1.0, split="held_out",
+                             num_countries=COUNTRIES)
+    curve = GreedyCurve(args.eval_every, evaluation)
     trainer_class = IGPOTrainer if arm == "IGPO" else OutcomeOnlyTrainer
-    trainer = trainer_class(model=model, args=config, train_dataset=train, callbacks=[hook.callback],
-                            environment=environment)
-    hook.trainer = trainer
-    hook.curve.append((0, evaluate(trainer, evaluation)))
+    trainer = trainer_class(model=model, args=config, train_dataset=train, callbacks=[curve],
+                            environment_factory=environment_factory)
+    curve.trainer = trainer
+    curve.record(0)
     trainer.train()
-    return hook.curve
+    zero_std = [entry["frac_reward_zero_std"] for entry in trainer.state.log_history if "frac_reward_zero_std" in entry]
+    return {"success": curve.success, "f1": curve.f1, "frac_reward_zero_std": statistics.mean(zero_std)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--warm_steps", type=int, default=800)
+    parser.add_argument("--warm_steps", type=int, default=120)
     parser.add_argument("--warm_dir", default=None, help="keep the warm start here (reused when it exists)")
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--eval_every", type=int, default=20)
-    parser.add_argument("--gain", type=float, default=0.05, help="target: step-0 F1 + this")
+    parser.add_argument("--eval_every", type=int, default=15)
+    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--gain", type=float, default=0.1, help="target: step-0 success + this")
     parser.add_argument("--out", default="docs/repro")
     parser.add_argument("--report_only", action="store_true", help="rebuild the report from the saved JSON")
     args = parser.parse_args()
@@ -133,31 +129,45 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        report(json.loads((out / "igpo_vs_grpo.json").read_text()), args, out)
+        report(json.loads((out / "igpo_vs_grpo.json").read_text())["runs"], args, out)
         return
-    evaluation = lookup_questions(128, seed=999, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES)
-    environment = SearchEnvironment(lookup_corpus(COUNTRIES), top_k=3)
-    curves: dict[str, list] = {"IGPO": [], "GRPO": []}
+    evaluation = lookup_questions(EVAL_QUESTIONS, seed=999, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES)
+    environment_factory = SearchEnvironment.factory(lookup_corpus(COUNTRIES), top_k=3)
+    runs: dict[str, list] = {"IGPO": [], "GRPO": []}
     with tempfile.TemporaryDirectory() as work:
         model = warm_start(args.warm_dir or os.path.join(work, "warm"), args.warm_steps)
         for seed in args.seeds:
             for arm in ("IGPO", "GRPO"):
-                curve = run_arm(arm, model, seed, args.steps, args.eval_every, work, evaluation, environment)
-                curves[arm].append(curve)
-                print(f"seed {seed} {arm}: " + ", ".join(f"step {s} F1 {f:.3f}" for s, f in curve), flush=True)
+                run = run_arm(arm, model, seed, args, work, evaluation, environment_factory)
+                runs[arm].append(run)
+                print(f"seed {seed} {arm}: " + ", ".join(f"step {s} success {v:.3f}" for s, v in run["success"])
+                      + f"; final F1 {run['f1'][-1][1]:.3f}; frac_reward_zero_std {run['frac_reward_zero_std']:.3f}",
+                      flush=True)
+    report(runs, args, out)
 
-    report(curves, args, out)
 
-
-def report(curves: dict, args, out: Path) -> None:
-    """igpo_vs_grpo.md, .json and .png from the curves (``--report_only`` rebuilds them from the JSON)."""
-    start, target = start_and_target(curves, args.gain)
-    intro = (f"Warm start: {args.warm_steps} SFT steps x 64 trajectories about the train countries; held-out 2-hop F1 "
-             f"at step 0: {start:.3f}. RL: {args.steps} steps x 32 rollouts (groups of 4) on held-out countries; seeds "
-             f"{args.seeds}. Evaluation: one sampled rollout on each of 128 held-out 2-hop questions. Target for 'steps "
-             f"to target': F1 {target:.3f} (step 0 + {args.gain:g}).")
-    write_report(out, "igpo_vs_grpo", "IGPO vs outcome-only GRPO (miniature)", intro, curves, curves,
-                 value_name="F1", xlabel="RL step", ylabel="held-out 2-hop F1", target=target)
+def report(runs: dict[str, list], args, out: Path) -> None:
+    """igpo_vs_grpo.md, .json and .png from the runs (``--report_only`` rebuilds them from the JSON)."""
+    success = {arm: [run["success"] for run in arm_runs] for arm, arm_runs in runs.items()}
+    f1 = {arm: [run["f1"] for run in arm_runs] for arm, arm_runs in runs.items()}
+    start, target = start_and_target(success, args.gain)
+    intro = (f"Warm start: {args.warm_steps} SFT steps x 64 trajectories about the train countries; greedy held-out "
+             f"2-hop success at step 0: {start:.3f}. RL: {args.steps} steps x 32 rollouts (groups of 4) on held-out "
+             f"2-hop questions, learning rate {args.learning_rate:g}; seeds {args.seeds}. Evaluation: greedy rollouts on "
+             f"{EVAL_QUESTIONS} held-out 2-hop questions RL never trains on. Target for 'steps to target': success "
+             f"{target:.3f} (step 0 + {args.gain:g}).")
+    extra = ["", "Held-out F1 (same evaluations):", "", *arm_table(f1, "F1"), "",
+             "| arm | groups with zero outcome variance (TRL's frac_reward_zero_std, mean over steps; per seed) "
+             "| final F1 (per seed) | steps to target (per seed) |", "| --- | --- | --- | --- |"]
+    for arm, arm_runs in runs.items():
+        zero = ", ".join(f"{run['frac_reward_zero_std']:.2f}" for run in arm_runs)
+        final = ", ".join(f"{run['f1'][-1][1]:.3f}" for run in arm_runs)
+        reached = ", ".join(str(step) if (step := steps_to(run["success"], target)) is not None else "never"
+                            for run in arm_runs)
+        extra.append(f"| {arm} | {zero} | {final} | {reached} |")
+    write_report(out, "igpo_vs_grpo", "IGPO vs outcome-only GRPO with sparse outcome rewards (miniature)", intro,
+                 success, {"args": vars(args), "runs": runs}, value_name="success", xlabel="RL step",
+                 ylabel="greedy held-out 2-hop success", target=target, extra=extra)
 
 
 if __name__ == "__main__":
