@@ -122,6 +122,28 @@ def test_sft_trains_on_agent_trajectories_turns_only(tmp_path):
     assert (out / "model.safetensors").is_file()
 
 
+def test_the_demo_runs_shortened(tmp_path, monkeypatch, capsys):
+    """``make demo``'s two commands, as the Makefile writes them, with fewer steps and rows: the warm start, then IGPO
+    from it with the greedy held-out evaluation before and after, printed, logged and drawn."""
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
+    makefile = (RECIPES.parent / "Makefile").read_text()
+    demo = makefile.split("\ndemo:")[1].split("\n\n")[0]
+    commands = [line.split("/infopo ", 1)[1].split() for line in demo.splitlines()[1:]]
+    assert [command[0] for command in commands] == ["sft", "igpo"]
+    warm, igpo = tmp_path / "warm", tmp_path / "igpo"
+    shorten = ["--max_steps", "2", "--synthetic_rows", "64", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    assert main([*commands[0], *shorten, "--output_dir", str(warm)]) == 0
+    igpo_args = [*commands[1], *shorten, "--output_dir", str(igpo), "--greedy_eval_questions", "8"]
+    igpo_args[igpo_args.index("--model_name_or_path") + 1] = str(warm)
+    assert main(igpo_args) == 0
+    printed = capsys.readouterr().out
+    assert "greedy held-out success at the start of training" in printed
+    assert "greedy held-out success at the end of training" in printed and "(8 questions;" in printed
+    card = ModelCard.load(igpo / "README.md")
+    assert "igpo/greedy_success_start" in card.text and "igpo/greedy_success_end" in card.text
+    assert (igpo / "igpo_curves.png").stat().st_size > 0
+
+
 def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
     """Everything up to the Hub calls is real; create_repo and upload_folder are recorded instead of sent."""
     from huggingface_hub import RepoUrl

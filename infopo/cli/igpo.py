@@ -26,7 +26,7 @@ def _report_curves(trainer) -> None:
         return
     print(format_curves(rows))
     try:
-        path = plot_curves(rows, Path(trainer.args.output_dir) / "igpo_curves.png")
+        path = plot_curves(rows, Path(trainer.args.output_dir) / "igpo_curves.png", trainer.greedy_results)
     except ImportError:
         return
     print(f"infopo igpo: wrote {path}")

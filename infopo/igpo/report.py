@@ -35,8 +35,9 @@ def format_greedy(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(rows: list[dict], path: str | Path) -> Path:
-    """Success, outcome and mean information gain against the step."""
+def plot_curves(rows: list[dict], path: str | Path, greedy: dict[str, dict[str, float]] | None = None) -> Path:
+    """Success, outcome and mean information gain against the step; with ``greedy`` (``IGPOTrainer.greedy_results``),
+    the greedy held-out success before (step 0) and after training (the last step) with 95% intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,8 +47,15 @@ def plot_curves(rows: list[dict], path: str | Path) -> Path:
     steps = [row["step"] for row in rows]
     for key in ("igpo/success", "igpo/outcome"):
         left.plot(steps, [row.get(key, float("nan")) for row in rows], marker="o", label=CURVES[key])
+    if greedy:
+        moments = {"start": 0, "end": steps[-1]}
+        points = [(moments[moment], result) for moment, result in greedy.items() if moment in moments]
+        successes = [result["success"] for _, result in points]
+        intervals = [1.96 * math.sqrt(p * (1 - p) / result["questions"]) for p, (_, result) in zip(successes, points)]
+        left.errorbar([step for step, _ in points], successes, yerr=intervals, marker="s", color="black", capsize=4,
+                      linestyle="--", label=f"greedy, {int(points[0][1]['questions'])} held-out questions")
     left.set_xlabel("step")
-    left.set_title("rollouts (train batch)")
+    left.set_title("success: sampled rollouts (train batch) and greedy")
     left.legend()
     right.plot(steps, [row.get("igpo/info_gain", float("nan")) for row in rows], marker="o", color="tab:green")
     right.axhline(0.0, color="grey", linewidth=0.8)
