@@ -3,50 +3,44 @@
 Model cards link and cite every method a run used (the trainer's, and KappaTune and GAIN-RL when they are on).
 """
 
-DID = {
-    "title": "Differential Information Distribution: A Bayesian Perspective on Direct Preference Optimization",
-    "id": "2505.23761",
-    "citation": """@misc{won2025differential,
-    title         = {{Differential Information Distribution: A Bayesian Perspective on Direct Preference Optimization}},
-    author        = {Yunjae Won and Hyunji Lee and Hyeonbin Hwang and Minjoon Seo},
-    year          = 2025,
-    eprint        = {2505.23761},
-    archivePrefix = {arXiv},
-}""",
-}
 
-IGPO = {
-    "title": "Information Gain-based Policy Optimization: A Simple and Effective Approach for Multi-Turn Search Agents",
-    "id": "2510.14967",
-    "citation": """@misc{wang2025igpo,
-    title         = {{Information Gain-based Policy Optimization: A Simple and Effective Approach for Multi-Turn Search Agents}},
-    author        = {Guoqing Wang and Sunhao Dai and Guangze Ye and Zeyu Gan and Wei Yao and Yong Deng and Xiaofeng Wu and Zhenzhe Ying},
-    year          = 2025,
-    eprint        = {2510.14967},
-    archivePrefix = {arXiv},
-}""",
-}
+def arxiv_paper(key: str, title: str, authors: list[str], arxiv_id: str, year: int = 2025) -> dict:
+    """A paper as TRL's ``_paper`` holds one: title, arXiv id and a BibTeX ``@misc`` entry in TRL's layout."""
+    citation = f"""@misc{{{key},
+    title         = {{{{{title}}}}},
+    author        = {{{" and ".join(authors)}}},
+    year          = {year},
+    eprint        = {{{arxiv_id}}},
+    archivePrefix = {{arXiv}},
+}}"""
+    return {"title": title, "id": arxiv_id, "citation": citation}
 
-GAIN_RL = {
-    "title": "Angles Don't Lie: Unlocking Training-Efficient RL Through the Model's Own Signals",
-    "id": "2506.02281",
-    "citation": """@misc{wang2025angles,
-    title         = {{Angles Don't Lie: Unlocking Training-Efficient RL Through the Model's Own Signals}},
-    author        = {Qinsi Wang and Jinghan Ke and Hancheng Ye and Yueqian Lin and Yuzhe Fu and Jianyi Zhang and Kurt Keutzer and Chenfeng Xu and Yiran Chen},
-    year          = 2025,
-    eprint        = {2506.02281},
-    archivePrefix = {arXiv},
-}""",
-}
 
-KAPPATUNE = {
-    "title": "The Condition Number as a Scale-Invariant Proxy for Information Encoding in Neural Units",
-    "id": "2506.16289",
-    "citation": """@misc{ludwig2025condition,
-    title         = {{The Condition Number as a Scale-Invariant Proxy for Information Encoding in Neural Units}},
-    author        = {Oswaldo Ludwig},
-    year          = 2025,
-    eprint        = {2506.16289},
-    archivePrefix = {arXiv},
-}""",
-}
+DID = arxiv_paper(
+    "won2025differential",
+    "Differential Information Distribution: A Bayesian Perspective on Direct Preference Optimization",
+    ["Yunjae Won", "Hyunji Lee", "Hyeonbin Hwang", "Minjoon Seo"],
+    "2505.23761",
+)
+
+IGPO = arxiv_paper(
+    "wang2025igpo",
+    "Information Gain-based Policy Optimization: A Simple and Effective Approach for Multi-Turn Search Agents",
+    ["Guoqing Wang", "Sunhao Dai", "Guangze Ye", "Zeyu Gan", "Wei Yao", "Yong Deng", "Xiaofeng Wu", "Zhenzhe Ying"],
+    "2510.14967",
+)
+
+GAIN_RL = arxiv_paper(
+    "wang2025angles",
+    "Angles Don't Lie: Unlocking Training-Efficient RL Through the Model's Own Signals",
+    ["Qinsi Wang", "Jinghan Ke", "Hancheng Ye", "Yueqian Lin", "Yuzhe Fu", "Jianyi Zhang", "Kurt Keutzer",
+     "Chenfeng Xu", "Yiran Chen"],
+    "2506.02281",
+)
+
+KAPPATUNE = arxiv_paper(
+    "ludwig2025condition",
+    "The Condition Number as a Scale-Invariant Proxy for Information Encoding in Neural Units",
+    ["Oswaldo Ludwig"],
+    "2506.16289",
+)

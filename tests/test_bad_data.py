@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RECIPES
+from conftest import RECIPES, run_infopo
 from infopo.cli import main
 from infopo.data import load_named_dataset
 from infopo.data.validation import check_rows, describe, is_answer, is_messages, is_text_or_messages
@@ -91,14 +91,13 @@ def test_prompts_truncated_away_are_counted(tmp_path, capsys):
     assert code == 0
 
 
-def test_a_raising_reward_stops_with_one_line_naming_it_the_step_and_the_checkpoint(tmp_path, monkeypatch, capsys):
+def test_a_raising_reward_stops_with_one_line_naming_it_the_step_and_the_checkpoint(tmp_path):
+    """Run as a user runs it: the reason is the terminal's last line (no progress bar redrawn after it)."""
     (tmp_path / "myrew.py").write_text("def boom(completions, **kwargs):\n    raise KeyError('no such column')\n")
-    monkeypatch.chdir(tmp_path)
-    code = main(["grpo", "--config", str(RECIPES / "grpo_tiny.yaml"), "--reward_funcs", "myrew.boom", "--output_dir",
-                 str(tmp_path / "out"), "--max_steps", "2", "--synthetic_rows", "8"])
-    err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]
-    assert code == 1 and "Traceback" in err  # the cause's traceback, in the log above
+    result = run_infopo(["grpo", "--config", RECIPES / "grpo_tiny.yaml", "--reward_funcs", "myrew.boom",
+                         "--output_dir", tmp_path / "out", "--max_steps", "2", "--synthetic_rows", "8"], cwd=tmp_path)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "Traceback" in result.stderr  # the cause's traceback, in the log above
     assert re.fullmatch(r"infopo grpo: error: reward function 'boom' raised KeyError: 'no such column' at step 0; "
                         r"no complete checkpoint in .*out to resume from", last)
 

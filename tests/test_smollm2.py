@@ -153,3 +153,25 @@ def test_did_analyze_and_make_pairs(tmp_path):
                  "synthetic:arithmetic_prompts", "--rows", "2", "--k", "2", "--max_new_tokens", "6", "--output",
                  str(pairs)]) == 0
     assert len(pairs.read_text().splitlines()) == 2
+
+
+def test_the_protocol_prompt_gets_tagged_first_turns_from_the_untrained_model(smollm2):
+    """The lookup world's conversational prompt (protocol, worked example as an earlier exchange, question) makes the
+    untrained instruct model start its answer with a tag; greedy decoding, so the count is deterministic (14 of 16
+    when the prompt was designed; with the protocol in the system message alone it was 0)."""
+    import re
+
+    from transformers import AutoTokenizer
+
+    from infopo.data.lookup import lookup_questions
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(smollm2).eval(), AutoTokenizer.from_pretrained(smollm2)
+    tokenizer.padding_side = "left"
+    prompts = lookup_questions(16, conversational=True, split="held_out")["prompt"]
+    texts = [tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) for prompt in prompts]
+    encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        output = model.generate(**encoded, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    answers = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
+    tagged = sum(bool(re.match(r"\s*<(search|answer)>", answer)) for answer in answers)
+    assert tagged >= 12, answers

@@ -58,6 +58,14 @@ def _command(name: str):
     return lambda argv: run_training(entry, argv)
 
 
+def close_progress_bars() -> None:
+    """Close the progress bars a stopped run left open (tqdm would redraw them at exit, after the reason)."""
+    from tqdm import tqdm
+
+    for bar in list(tqdm._instances):
+        bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 2
     except InfopoRunError as error:  # the cause's traceback goes to the log; the one-line reason is the last line
+        close_progress_bars()
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 1

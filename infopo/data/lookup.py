@@ -58,21 +58,34 @@ def lookup_corpus(num_countries: int = 400, world_seed: int = 0) -> Dataset:
 SEARCH_PROTOCOL = (
     "You answer questions by searching a knowledge base of one-line facts. Write one search per turn as "
     "<search> query </search>; the facts found come back as <information> ... </information>. Search again when a "
-    "question needs another fact. When you know the answer, write only the name, as <answer> name </answer>.\n"
-    "Example: who is the mayor of the capital of kodi?\n"
-    "<search> kodi capital</search> <information> kodi capital basu . kodi river fato .</information> "
-    "<search> basu mayor</search> <information> basu mayor ralo .</information> <answer> ralo</answer>"
+    "question needs another fact. When you know the answer, write only the name, as <answer> name </answer>."
 )
 """The system prompt of the conversational lookup questions: the tag protocol of
-:class:`~infopo.igpo.environment.SearchEnvironment`, for an instruct model that has never seen it. The example's names
-are not in the world (they have two syllables; the world's have three)."""
+:class:`~infopo.igpo.environment.SearchEnvironment`, for an instruct model that has never seen it."""
+
+SEARCH_EXAMPLE = (
+    "who is the mayor of the capital of kodi?",
+    "<search> kodi capital</search> <information> kodi capital basu . kodi river fato .</information> "
+    "<search> basu mayor</search> <information> basu mayor ralo .</information> <answer> ralo</answer>",
+)
+"""One worked exchange (question, the assistant's whole search trajectory) shown before the question. Its names are
+not in the world (they have two syllables; the world's have three)."""
 
 
 def as_prompt(question: str, conversational: bool):
-    """A question as a plain-text prompt, or as messages: the protocol as the system prompt, then the question."""
+    """A question as a plain-text prompt, or as messages: the protocol as the system prompt, the worked example as an
+    earlier user/assistant exchange, then the question.
+
+    The example goes in as an exchange because a small instruct model copies the format of its own earlier turns far
+    more readily than it follows instructions: SmolLM2-135M-Instruct began 0 of 16 answers with a tag when the
+    protocol and the example were in the system or user message, and 14 of 16 (greedy; 9 of 16 sampled at
+    temperature 1) with the example as an earlier assistant turn.
+    """
     if not conversational:
         return question
-    return [{"role": "system", "content": SEARCH_PROTOCOL}, {"role": "user", "content": question}]
+    example_question, example_trajectory = SEARCH_EXAMPLE
+    return [{"role": "system", "content": SEARCH_PROTOCOL}, {"role": "user", "content": example_question},
+            {"role": "assistant", "content": example_trajectory}, {"role": "user", "content": question}]
 
 
 SPLITS = ("all", "train", "held_out")
@@ -178,7 +191,7 @@ def lookup_trajectories(num_rows: int = 512, seed: int = 0, conversational: bool
     space (``<search> name ...``, ``<answer> name``), so it is the same tokens wherever it appears: a byte-level BPE
     gives a word with and without a leading space different ids, and copying a name the model never saw is then a
     plain copy. :func:`infopo.igpo.warm_start.tokenize_trajectories` turns them into SFT rows that train on the
-    model's turns only. ``conversational``: the prompt is the protocol system prompt and the question
+    model's turns only. ``conversational``: the prompt is the protocol, a worked example and the question
     (:func:`as_prompt`).
     """
     rng = random.Random(seed)

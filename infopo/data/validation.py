@@ -173,7 +173,8 @@ def _jsonl_problem(path: Path) -> str | None:
             try:
                 row = json.loads(raw.decode("utf-8"))
             except json.JSONDecodeError as error:
-                return f"line {number} is not valid JSON ({error.msg} at column {error.colno}; cut off?)"
+                reason = error.msg.removesuffix(" at").rstrip(":")
+                return f"line {number} is not valid JSON ({reason}, column {error.colno}; cut off?)"
             if not isinstance(row, dict):
                 return f"line {number} is {describe(row)}, not a JSON object"
             for key, value in row.items():

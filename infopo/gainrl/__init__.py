@@ -7,7 +7,7 @@ Pure functions (:mod:`~infopo.gainrl.signals`, :mod:`~infopo.gainrl.schedule`), 
 
 from infopo.gainrl.config import GainRLArguments
 from infopo.gainrl.sampler import GainRLSampler, GainRLState
-from infopo.gainrl.schedule import draw_epoch, gaussian_rank_probs, update_center
+from infopo.gainrl.schedule import draw_epoch, gaussian_rank_probs, running_target, update_center
 from infopo.gainrl.scoring import ranks_by_score, score_prompts, spearman
 from infopo.gainrl.signals import angle_concentration, prompt_angle_score
 
@@ -20,6 +20,7 @@ __all__ = [
     "gaussian_rank_probs",
     "prompt_angle_score",
     "ranks_by_score",
+    "running_target",
     "score_prompts",
     "spearman",
     "update_center",

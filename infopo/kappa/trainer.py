@@ -16,6 +16,7 @@ import math
 from trl.trainer.utils import create_model_from_path
 
 from infopo.errors import InfopoConfigError
+from infopo.models import resolve_model
 from infopo.papers import KAPPATUNE
 from infopo.kappa.scan import scan_condition_numbers, select_lowest_condition
 from infopo.kappa.select import apply_selection, load_unfrozen_yaml, select_by_condition
@@ -73,7 +74,8 @@ def selection_report(names: list[str], kappas: dict[str, float], scanned: int, m
 
 
 class KappaTrainerMixin:
-    """Applies the ``kappa_*`` fields of an infopo config; a no-op when no budget is set."""
+    """Applies the ``kappa_*`` fields of an infopo config; a no-op when no budget is set. Every infopo trainer
+    carries it, so it also resolves infopo's model names (``tiny:*``, ``smollm2:*``) given as ``model``."""
 
     kappa_selection: list[str] | None = None
     kappa_condition_numbers: dict[str, float] | None = None
@@ -81,6 +83,8 @@ class KappaTrainerMixin:
 
     def __init__(self, *args, **kwargs):
         arguments = trl_constructor_arguments(type(self), args, kwargs)
+        if isinstance(arguments.get("model"), str):  # tiny:* and smollm2:* names, as on the command line
+            arguments["model"] = resolve_model(arguments["model"])
         config = arguments.get("args")
         if config is None or not getattr(config, "kappa_enabled", False):
             super().__init__(**arguments)

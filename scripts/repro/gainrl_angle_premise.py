@@ -27,13 +27,12 @@ import random
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from infopo.gainrl.scoring import score_prompts, spearman
 from infopo.igpo.probe import answer_tokens, packed_answer_logps
-from infopo.models import resolve_model
 from infopo.rewards import answer_match
 from infopo.scoring import encode_prompt
+from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 PHRASINGS = ("What is {a} {word} {b}?", "Compute {a} {sign} {b}.", "Calculate {a} {word} {b}. Reply with the number.",
              "{a} {sign} {b} = ?", "Please tell me the result of {a} {word} {b}.")
@@ -113,10 +112,7 @@ def plot(predictors: dict, accuracy: list[float], path: Path) -> None:
         axis.set_title(f"{name}: Spearman {spearman(values, accuracy):+.2f}", fontsize="medium")
         axis.set_xlabel(name)
     axes[0].set_ylabel("sampled accuracy")
-    figure.suptitle("Which prompts does SmolLM2-135M-Instruct (Q4_1 GGUF) solve?")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, f"Which prompts does {MODEL_LABEL} solve?")
 
 
 def main() -> None:
@@ -127,8 +123,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/repro")
     args = parser.parse_args()
-    path = resolve_model("smollm2:135m-instruct")
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    model, tokenizer = load_smollm2()
     rows = arithmetic(args.prompts, args.seed)
     prompts = [row["prompt"] for row in rows]
     paper = score_prompts(model, tokenizer, prompts, inter_weight=1.0)

@@ -29,13 +29,12 @@ import random
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from infopo.data.lookup import lookup_corpus, lookup_questions
 from infopo.igpo.probe import answer_tokens, packed_answer_logps
 from infopo.igpo.rewards import probe_values
-from infopo.models import resolve_model
 from infopo.scoring import encode_prompt
+from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 PREFIXES = {"recipe": " <answer> ", "authors": "\nNow there's enough information to answer\n</think>\n<answer>\n"}
 
@@ -97,10 +96,7 @@ def plot(results: dict, path: Path) -> None:
         axis.set_title(f"prefix: {name} (AUC {result['auc']:.2f})")
         axis.set_xlabel("information gain v_1 - v_0")
         axis.legend(fontsize="small")
-    figure.suptitle("IGPO probe on SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, f"IGPO probe on {MODEL_LABEL}")
 
 
 def main() -> None:
@@ -109,8 +105,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/repro")
     args = parser.parse_args()
-    path = resolve_model("smollm2:135m-instruct")
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    model, tokenizer = load_smollm2()
     rows = cases(args.questions, args.seed)
     results = {}
     for name, prefix in PREFIXES.items():

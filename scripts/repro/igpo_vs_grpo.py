@@ -7,11 +7,13 @@ information gain still ranks the turns; IGPO then learns faster at equal samples
 Protocol:
 1. World: the lookup world with 400 countries; warm-start demonstrations use the 280 *train* countries, RL and
    evaluation the 120 *held-out* ones, so the policy must copy names it never saw.
-2. Warm start: a 1.1M-parameter Llama (tiny kit, hidden 128, 4 layers) fine-tuned with InfopoSFTTrainer on whole
-   demonstration trajectories (80% 2-hop), only ``--warm_steps`` steps of 64: short on purpose, so that greedy
-   success on held-out 2-hop questions starts at or below 0.2 (the sparse case).
+2. Warm start: the demo's recipe (``recipes/sft_igpo-warmstart_tiny.yaml``: tiny:llama-1m, 1.1M parameters, on
+   whole demonstration trajectories) for ``--warm_steps`` steps of 16 drawn from ``--warm_rows`` demonstrations.
+   The defaults (800 from 12,800) gave greedy success 0.145 on held-out 2-hop questions: at most 0.2, the sparse
+   case (the demo's 600 from 32,000 gave 0.30; 500 from 32,000 gave 0: copying names it never saw had not appeared).
 3. From that warm start, per seed, two arms train on held-out 2-hop questions only (the harder hops), 8 questions x
-   4 rollouts per step, same BM25 top-3 search, same tags, same steps, rollouts, learning rate and seed:
+   4 rollouts per step, same BM25 top-3 search, same tags, same steps, rollouts, temperature (0.3, the demo's),
+   learning rate and seed:
    - IGPO: IGPOTrainer (information gain + F1 outcome, joint normalisation, gamma 1);
    - GRPO: the same trainer, rollouts and outcome reward with TRL's own sequence-level advantages (the IGPO
      override skipped).
@@ -20,9 +22,9 @@ Protocol:
    Every step: TRL's ``frac_reward_zero_std``, the fraction of groups whose four outcomes are all equal (no GRPO
    signal).
 
-    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--warm_steps 120] [--out docs/repro]
+    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--warm_dir DIR] [--out docs/repro]
 
-Writes igpo_vs_grpo.md/.json/.png. The outcome is whatever the run gives.
+Writes <name>.md/.json/.png (``--name``, default igpo_vs_grpo). The outcome is whatever the run gives.
 """
 
 from __future__ import annotations
@@ -38,16 +40,14 @@ import torch
 from transformers import TrainerCallback
 
 from curves import arm_table, start_and_target, steps_to, write_report
-from infopo import InfopoSFTConfig, InfopoSFTTrainer
-from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_trajectories
+from infopo.cli import main as infopo_main
+from infopo.data.lookup import lookup_corpus, lookup_questions
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.trainer import IGPOTrainer
-from infopo.igpo.warm_start import tokenize_trajectories
-from infopo.tiny import build_tiny_model, build_tokenizer
 
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
-SIZES = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 COUNTRIES = 400
 EVAL_QUESTIONS = 400
 
@@ -60,20 +60,14 @@ class OutcomeOnlyTrainer(IGPOTrainer):
         return super(IGPOTrainer, self)._generate_and_score_completions(inputs)
 
 
-def warm_start(folder: str, steps: int) -> str:
-    """SFT on whole trajectories about the train countries; reuses ``folder`` if it already holds a model."""
-    if os.path.isfile(os.path.join(folder, "model.safetensors")):
-        return folder
-    tokenizer = build_tokenizer()
-    tokenizer.save_pretrained(folder)
-    build_tiny_model("llama", seed=0, **SIZES).save_pretrained(folder)
-    args = InfopoSFTConfig(output_dir=os.path.join(folder, "run"), max_steps=steps, per_device_train_batch_size=64,
-                           learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 20),
-                           logging_steps=max(1, steps // 10), max_length=256, **CPU)
-    demonstrations = lookup_trajectories(steps * 64, split="train", num_countries=COUNTRIES, two_hop_share=0.8)
-    trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=tokenize_trajectories(tokenizer, demonstrations))
-    trainer.train()
-    trainer.save_model(folder)
+def warm_start(folder: str, steps: int, rows: int) -> str:
+    """The demo's warm start (``recipes/sft_igpo-warmstart_tiny.yaml``) for ``steps`` steps drawn from ``rows``
+    demonstrations; reuses ``folder`` if it already holds a model."""
+    if not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        code = infopo_main(["sft", "--config", str(RECIPES / "sft_igpo-warmstart_tiny.yaml"), "--output_dir", folder,
+                            "--max_steps", str(steps), "--synthetic_rows", str(rows), "--disable_tqdm", "true"])
+        if code:
+            raise SystemExit(code)
     return folder
 
 
@@ -99,7 +93,8 @@ def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, enviro
     config = IGPOConfig(output_dir=os.path.join(work, f"{arm}-{seed}"), seed=seed, per_device_train_batch_size=32,
                         num_generations=4, max_turns=4, max_turn_tokens=24, max_completion_length=256,
                         answer_forcing_prefix=" <answer> ", outcome_metric="f1", format_penalty=-2.0,
-                        learning_rate=args.learning_rate, max_steps=args.steps, logging_steps=1, **CPU)
+                        temperature=args.temperature, learning_rate=args.learning_rate, max_steps=args.steps,
+                        logging_steps=1, **CPU)
     train = lookup_questions(args.steps * 8, seed=100 + seed, two_hop_share=1.0, split="held_out",
                              num_countries=COUNTRIES)
     curve = GreedyCurve(args.eval_every, evaluation)
@@ -109,33 +104,38 @@ def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, enviro
     curve.trainer = trainer
     curve.record(0)
     trainer.train()
-    zero_std = [entry["frac_reward_zero_std"] for entry in trainer.state.log_history if "frac_reward_zero_std" in entry]
-    return {"success": curve.success, "f1": curve.f1, "frac_reward_zero_std": statistics.mean(zero_std)}
+    steps = [entry for entry in trainer.state.log_history if "frac_reward_zero_std" in entry]
+    return {"success": curve.success, "f1": curve.f1,
+            "frac_reward_zero_std": statistics.mean(entry["frac_reward_zero_std"] for entry in steps),
+            "steps_with_gradient": sum(entry["grad_norm"] > 0 for entry in steps)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--warm_steps", type=int, default=120)
+    parser.add_argument("--warm_steps", type=int, default=800)
+    parser.add_argument("--warm_rows", type=int, default=12800, help="demonstrations the warm start draws from")
     parser.add_argument("--warm_dir", default=None, help="keep the warm start here (reused when it exists)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--eval_every", type=int, default=15)
-    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--gain", type=float, default=0.1, help="target: step-0 success + this")
     parser.add_argument("--out", default="docs/repro")
+    parser.add_argument("--name", default="igpo_vs_grpo", help="base name of the report files")
     parser.add_argument("--report_only", action="store_true", help="rebuild the report from the saved JSON")
     args = parser.parse_args()
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        report(json.loads((out / "igpo_vs_grpo.json").read_text())["runs"], args, out)
+        report(json.loads((out / f"{args.name}.json").read_text())["runs"], args, out)
         return
     evaluation = lookup_questions(EVAL_QUESTIONS, seed=999, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES)
     environment_factory = SearchEnvironment.factory(lookup_corpus(COUNTRIES), top_k=3)
     runs: dict[str, list] = {"IGPO": [], "GRPO": []}
     with tempfile.TemporaryDirectory() as work:
-        model = warm_start(args.warm_dir or os.path.join(work, "warm"), args.warm_steps)
+        model = warm_start(args.warm_dir or os.path.join(work, "warm"), args.warm_steps, args.warm_rows)
         for seed in args.seeds:
             for arm in ("IGPO", "GRPO"):
                 run = run_arm(arm, model, seed, args, work, evaluation, environment_factory)
@@ -151,21 +151,24 @@ def report(runs: dict[str, list], args, out: Path) -> None:
     success = {arm: [run["success"] for run in arm_runs] for arm, arm_runs in runs.items()}
     f1 = {arm: [run["f1"] for run in arm_runs] for arm, arm_runs in runs.items()}
     start, target = start_and_target(success, args.gain)
-    intro = (f"Warm start: {args.warm_steps} SFT steps x 64 trajectories about the train countries; greedy held-out "
-             f"2-hop success at step 0: {start:.3f}. RL: {args.steps} steps x 32 rollouts (groups of 4) on held-out "
-             f"2-hop questions, learning rate {args.learning_rate:g}; seeds {args.seeds}. Evaluation: greedy rollouts on "
+    intro = (f"Warm start: the demo's recipe for {args.warm_steps} SFT steps x 16 trajectories about the train countries "
+             f"(drawn from {args.warm_rows}); greedy held-out 2-hop success at step 0: {start:.3f}. RL: {args.steps} steps "
+             f"x 32 rollouts (groups of 4) on held-out 2-hop questions, temperature {args.temperature:g}, learning rate "
+             f"{args.learning_rate:g}; seeds {args.seeds}. Evaluation: greedy rollouts on "
              f"{EVAL_QUESTIONS} held-out 2-hop questions RL never trains on. Target for 'steps to target': success "
              f"{target:.3f} (step 0 + {args.gain:g}).")
     extra = ["", "Held-out F1 (same evaluations):", "", *arm_table(f1, "F1"), "",
              "| arm | groups with zero outcome variance (TRL's frac_reward_zero_std, mean over steps; per seed) "
-             "| final F1 (per seed) | steps to target (per seed) |", "| --- | --- | --- | --- |"]
+             f"| steps with a non-zero gradient, of {args.steps} (per seed) | final F1 (per seed) "
+             "| steps to target (per seed) |", "| --- | --- | --- | --- | --- |"]
     for arm, arm_runs in runs.items():
         zero = ", ".join(f"{run['frac_reward_zero_std']:.2f}" for run in arm_runs)
+        moved = ", ".join(str(run.get("steps_with_gradient", "not recorded")) for run in arm_runs)
         final = ", ".join(f"{run['f1'][-1][1]:.3f}" for run in arm_runs)
         reached = ", ".join(str(step) if (step := steps_to(run["success"], target)) is not None else "never"
                             for run in arm_runs)
-        extra.append(f"| {arm} | {zero} | {final} | {reached} |")
-    write_report(out, "igpo_vs_grpo", "IGPO vs outcome-only GRPO with sparse outcome rewards (miniature)", intro,
+        extra.append(f"| {arm} | {zero} | {moved} | {final} | {reached} |")
+    write_report(out, args.name, "IGPO vs outcome-only GRPO with sparse outcome rewards (miniature)", intro,
                  success, {"args": vars(args), "runs": runs}, value_name="success", xlabel="RL step",
                  ylabel="greedy held-out 2-hop success", target=target, extra=extra)
 
