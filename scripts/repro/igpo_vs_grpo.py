@@ -22,7 +22,8 @@ Protocol:
    Every step: TRL's ``frac_reward_zero_std``, the fraction of groups whose four outcomes are all equal (no GRPO
    signal).
 
-    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--warm_dir DIR] [--out docs/repro]
+    python scripts/repro/igpo_vs_grpo.py [--seeds 0 1 2] [--steps 60] [--temperature 0.3] [--warm_dir DIR]
+        [--name igpo_vs_grpo] [--out docs/repro]
 
 Writes <name>.md/.json/.png (``--name``, default igpo_vs_grpo). The outcome is whatever the run gives.
 """
