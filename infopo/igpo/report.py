@@ -25,12 +25,17 @@ def format_curves(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def interval95(success: float, questions: float) -> float:
+    """Half-width of the 95% interval of a success rate over ``questions`` (normal approximation)."""
+    return 1.96 * math.sqrt(success * (1 - success) / questions)
+
+
 def format_greedy(results: dict[str, dict[str, float]]) -> str:
     """Greedy held-out success at the start and at the end of training, with 95% intervals (normal approximation)."""
     lines = []
     for moment, result in results.items():
         n, p = result["questions"], result["success"]
-        lines.append(f"greedy held-out success at the {moment} of training: {p:.3f} ± {1.96 * math.sqrt(p * (1 - p) / n):.3f} "
+        lines.append(f"greedy held-out success at the {moment} of training: {p:.3f} ± {interval95(p, n):.3f} "
                      f"({int(n)} questions; F1 {result['f1']:.3f}, format errors {result['format_error_frac']:.3f})")
     return "\n".join(lines)
 
@@ -47,11 +52,11 @@ def plot_curves(rows: list[dict], path: str | Path, greedy: dict[str, dict[str, 
     steps = [row["step"] for row in rows]
     for key in ("igpo/success", "igpo/outcome"):
         left.plot(steps, [row.get(key, float("nan")) for row in rows], marker="o", label=CURVES[key])
-    if greedy:
-        moments = {"start": 0, "end": steps[-1]}
-        points = [(moments[moment], result) for moment, result in greedy.items() if moment in moments]
+    moments = {"start": 0, "end": steps[-1]}
+    points = [(moments[moment], result) for moment, result in (greedy or {}).items() if moment in moments]
+    if points:
         successes = [result["success"] for _, result in points]
-        intervals = [1.96 * math.sqrt(p * (1 - p) / result["questions"]) for p, (_, result) in zip(successes, points)]
+        intervals = [interval95(p, result["questions"]) for p, (_, result) in zip(successes, points, strict=True)]
         left.errorbar([step for step, _ in points], successes, yerr=intervals, marker="s", color="black", capsize=4,
                       linestyle="--", label=f"greedy, {int(points[0][1]['questions'])} held-out questions")
     left.set_xlabel("step")
