@@ -19,6 +19,7 @@ from pathlib import Path
 from transformers.trainer_utils import rotate_checkpoints
 
 from infopo.errors import InfopoConfigError
+from infopo.preemption import PreemptionCallback, StopSignals, signal_name
 
 MARKER = "infopo_complete.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -44,7 +45,11 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 
 class InfopoCheckpointMixin:
-    """Marks finished checkpoints and resumes from complete ones; subclasses add state through two hooks."""
+    """Marks finished checkpoints and resumes from complete ones; subclasses add state through two hooks. A SIGTERM or
+    SIGUSR1 during ``train()`` stops the run after the current optimizer step with a complete checkpoint, and sets
+    ``stopped_by`` to the signal's name (:mod:`infopo.preemption`)."""
+
+    stopped_by: str | None = None
 
     def _save_extra_state(self, folder: Path) -> None:
         """Write method state into checkpoint ``folder`` (main process; called before the folder is marked)."""
@@ -86,4 +91,12 @@ class InfopoCheckpointMixin:
                                             "its save may not have finished")
             self._load_extra_state(folder)
             resume_from_checkpoint = str(folder)
-        return super().train(resume_from_checkpoint, *args, **kwargs)
+        with StopSignals() as signals:  # SIGTERM/SIGUSR1: finish the step, save it complete, stop (infopo.preemption)
+            callback = PreemptionCallback(signals)
+            self.add_callback(callback)
+            try:
+                output = super().train(resume_from_checkpoint, *args, **kwargs)
+            finally:
+                self.remove_callback(callback)
+        self.stopped_by = signal_name(callback.stopped_by)
+        return output

@@ -1,6 +1,8 @@
-"""Helpers for launch configurations shared by recipes, tests and scripts."""
+"""Helpers for launch configurations and process groups shared by the trainers, the command line, tests and scripts."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 
 def deepspeed_config_from_accelerate(path: str) -> dict:
@@ -56,3 +58,44 @@ def max_over_processes(value: int) -> int:
         tensor = tensor.cuda()
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return int(tensor.item())
+
+
+def end_process_group(*, synchronize: bool) -> None:
+    """Tear down the default process group, if one is up, before the interpreter exits.
+
+    Left to the interpreter's exit, gloo's worker threads are destroyed while still joinable and one rank dies with
+    ``terminate called without an active exception`` (SIGABRT) after its work is done, so the launcher reports a
+    failure. ``synchronize=True`` (a run that succeeded on this rank) first waits at a barrier, so no rank tears the
+    group down while another still uses it; error paths pass ``synchronize=False``: the other ranks may never reach a
+    barrier, and this rank must exit at once (the launcher then stops them; see :func:`distributed_run`).
+    """
+    import sys
+
+    if "torch.distributed" not in sys.modules:  # nothing started one (and torch need not be imported for this)
+        return
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if synchronize and dist.get_world_size() > 1:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_run():
+    """End the process group that the block starts or joins (``init_process_group``, ``deepspeed.init_distributed``,
+    an ``Accelerator``), on success with a barrier first, on an exception without one.
+
+    On an exception this rank exits with the error; a rank waiting for it in a collective sees the closed connection
+    (gloo) and fails too, or is stopped by ``torchrun``/``accelerate launch``, which terminate the other workers as soon
+    as one exits non-zero. No rank waits for a collective to time out.
+    """
+    try:
+        yield
+    except BaseException:
+        end_process_group(synchronize=False)
+        raise
+    end_process_group(synchronize=True)

@@ -1,14 +1,18 @@
 """The ``infopo`` command line: ``infopo <command> --config recipe.yaml [--field value ...]``.
 
-Runs as ``infopo``, ``python -m infopo`` and under ``accelerate launch -m infopo`` or ``torchrun -m infopo``.
+Runs as ``infopo``, ``python -m infopo`` and under ``accelerate launch -m infopo`` or ``torchrun -m infopo``. Exit
+status: 0 done, 1 a run stopped by a failure (:class:`~infopo.errors.InfopoRunError`), 2 bad input, 75 stopped by
+SIGTERM or SIGUSR1 with a complete checkpoint to resume from (:mod:`infopo.preemption`); an unexpected exception
+gives Python's traceback and 1. Every path ends the process group first.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
-from infopo.errors import InfopoConfigError, InfopoRunError
+from infopo.errors import EXIT_STOPPED, InfopoConfigError, InfopoRunError, InfopoStopped
 
 USAGE = """usage: infopo <command> [--config recipe.yaml] [--field value ...]
 
@@ -75,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"infopo: error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    from infopo.distributed import distributed_run
+
     try:
-        _command(command)(rest)
+        with distributed_run():  # the process group a command started ends on every path (infopo.distributed)
+            _command(command)(rest)
     except InfopoConfigError as error:
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 2
@@ -85,4 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"infopo {command}: error: {error}", file=sys.stderr)
         return 1
+    except InfopoStopped as error:  # every rank stopped at the same step; one line, from the main process
+        close_progress_bars()
+        if os.environ.get("RANK", "0") == "0":
+            print(f"infopo {command}: {error}", file=sys.stderr)
+        return EXIT_STOPPED
     return 0

@@ -17,7 +17,9 @@ from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_
 from infopo.cli.parsing import parse_recipe
 from infopo.cli.summary import print_summary, process_seconds
 from infopo.data import load_named_dataset, require_split
-from infopo.errors import InfopoConfigError
+from infopo.checkpoints import last_complete_checkpoint
+from infopo.distributed import end_process_group
+from infopo.errors import InfopoConfigError, InfopoStopped
 from infopo.models import is_named_model, resolve_model
 
 
@@ -138,6 +140,10 @@ def run_training(command: TrainingCommand, argv: list[str]):
     if isinstance(resume, str) and resume.lower() in ("true", "last"):
         resume = True  # the last complete checkpoint in output_dir (infopo.checkpoints)
     trainer.train(resume_from_checkpoint=resume)
+    if trainer.stopped_by is not None:  # preempted: the step's checkpoint is complete; no final save, card or push
+        checkpoint = last_complete_checkpoint(training_args.output_dir)
+        raise InfopoStopped(f"stopped by {trainer.stopped_by} at step {trainer.state.global_step}; {checkpoint} is "
+                            "complete: rerun with --resume_from_checkpoint true to continue")
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)  # saves, writes the card, uploads the folder
     else:
@@ -150,5 +156,6 @@ def run_training(command: TrainingCommand, argv: list[str]):
     if trainer.accelerator.num_processes > 1:
         state = trainer.accelerator.state
         print(f"infopo {command.name}: rank {state.process_index}/{state.num_processes} finished", flush=True)
+    end_process_group(synchronize=True)  # every rank is done before any tears the group down
     trainer.end()
     return trainer

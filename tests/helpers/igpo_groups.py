@@ -18,6 +18,7 @@ from infopo import IGPOConfig, IGPOTrainer
 from infopo.data.lookup import lookup_context_questions
 from infopo.igpo.environment import ContextSearchEnvironment
 from scripted_vllm import install
+from infopo.distributed import distributed_run
 
 
 def script(text: str) -> str:
@@ -50,4 +51,5 @@ def main(model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    with distributed_run():  # the process group ends on every path
+        main(*sys.argv[1:3])

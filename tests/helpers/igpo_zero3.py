@@ -28,6 +28,7 @@ from infopo.igpo.probe import answer_tokens
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.igpo.turns import probe_boundaries
 from zero_step import deepspeed_config
+from infopo.distributed import distributed_run
 
 
 def zero3_rollout_trainer(engine, tokenizer, args: IGPOConfig, environment_factory) -> IGPOTrainer:
@@ -92,4 +93,5 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    with distributed_run():  # the process group ends on every path
+        main(*sys.argv[1:4])

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from infopo.kappa import scan_condition_numbers
+from infopo.distributed import distributed_run
 
 
 def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
@@ -39,4 +40,5 @@ def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    with distributed_run():  # the process group ends on every path
+        main(*sys.argv[1:5])

@@ -18,6 +18,7 @@ from infopo.gainrl.scoring import hooked_module
 from infopo.gainrl.signals import angle_concentration
 from infopo.scoring import completion_logps, sample_completions
 from zero_step import deepspeed_config
+from infopo.distributed import distributed_run
 
 TEXT = "what is 3 plus 4? the answer is 7."
 
@@ -50,4 +51,5 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    with distributed_run():  # the process group ends on every path
+        main(*sys.argv[1:4])
