@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 from trl import DPOConfig, GRPOConfig, SFTConfig
@@ -33,13 +34,24 @@ TRACKER_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet_ml", "tensorb
 """The package each ``report_to`` tracker needs (what to pip install)."""
 
 
+def tracker_list(report_to) -> list[str]:
+    """``report_to`` as a list of tracker names: ``"wandb,tensorboard"`` (the comma form, from a flag or a YAML
+    string) is split as the space-separated form and a YAML list are."""
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    return [part.strip() for name in names for part in str(name).split(",") if part.strip()]
+
+
 def check_trackers(report_to) -> None:
-    """Every tracker in ``report_to`` can be started: its package is installed (a missing one would otherwise end the
-    run in a traceback once the trainer is built)."""
+    """Every tracker in ``report_to`` (a list of names) is one transformers knows, and can be started: its package is
+    installed (a missing one would otherwise end the run in a traceback once the trainer is built)."""
     from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
     available = set(get_available_reporting_integrations())
-    for tracker in report_to or []:
+    for tracker in report_to:
+        if tracker not in INTEGRATION_TO_CALLBACK and tracker not in ("all", "none"):
+            raise ValueError(f"report_to {tracker!r} is not a tracker transformers knows (one of "
+                             f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none); give several as a list")
         if tracker not in available and tracker in TRACKER_PACKAGES:
             raise ValueError(f"report_to {tracker!r} needs the package {TRACKER_PACKAGES[tracker]}: pip install "
                              f"{TRACKER_PACKAGES[tracker]} (or report to another tracker, or none)")
@@ -51,6 +63,11 @@ class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        self.check_infopo_fields()
+
+    def check_infopo_fields(self) -> None:
+        """Check the fields infopo adds (also run on a TRL config adopted by a trainer: :func:`adopt_config`)."""
+        self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
 
@@ -61,6 +78,11 @@ class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        self.check_infopo_fields()
+
+    def check_infopo_fields(self) -> None:
+        """Check the fields infopo adds (also run on a TRL config adopted by a trainer: :func:`adopt_config`)."""
+        self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
 
@@ -72,6 +94,33 @@ class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArgumen
 
     def __post_init__(self):
         super().__post_init__()
+        self.check_infopo_fields()
+
+    def check_infopo_fields(self) -> None:
+        """Check the fields infopo adds (also run on a TRL config adopted by a trainer: :func:`adopt_config`)."""
+        self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
         self.check_gainrl()
+
+
+def adopt_config(config, config_class: type, default_output_dir: str):
+    """The training arguments an infopo trainer runs with: ``config`` itself when it is a ``config_class``; TRL's own
+    config (``trl.DPOConfig`` for ``DIDDPOTrainer``) as a ``config_class`` with the same values and infopo's fields at
+    their defaults (checked as usual); None as ``config_class(output_dir=default_output_dir)``, as TRL makes its own.
+
+    The user's object is never changed. A config of another class (a user's subclass of TRL's) is kept as it is; the
+    trainers read infopo's fields from it only where it has them.
+    """
+    if config is None:
+        return config_class(output_dir=default_output_dir)
+    if isinstance(config, config_class) or not issubclass(config_class, type(config)):
+        return config
+    adopted = config_class.__new__(config_class)
+    adopted.__dict__.update(copy.deepcopy(config.__dict__))
+    for item in dataclasses.fields(config_class):
+        if item.name not in adopted.__dict__:
+            default = item.default if item.default_factory is dataclasses.MISSING else item.default_factory()
+            setattr(adopted, item.name, default)
+    adopted.check_infopo_fields()
+    return adopted

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
-from infopo.recipe import redact
+from infopo.recipe import without_secrets
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FRAMEWORKS = ("infopo", "trl", "transformers", "peft", "accelerate", "datasets", "torch")
@@ -137,7 +137,7 @@ def build_model_card(
         f"Run it again with `infopo {command} --config recipe.yaml`, where `recipe.yaml` holds:",
         "",
         "```yaml",
-        yaml.safe_dump(redact(recipe), sort_keys=False).rstrip(),
+        yaml.safe_dump(without_secrets(recipe), sort_keys=False).rstrip(),
         "```",
         "",
     ]

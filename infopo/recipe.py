@@ -84,7 +84,7 @@ SECRET_FIELDS = ("hub_token", "push_to_hub_token")
 """Fields whose values never leave the process: not in model cards, summaries or pickled training arguments."""
 
 
-def redact(recipe: dict) -> dict:
-    """``recipe`` with the values of :data:`SECRET_FIELDS` replaced by a placeholder."""
-    return {key: ("<redacted>" if key in SECRET_FIELDS and value else value) for key, value in recipe.items()}
-
+def without_secrets(recipe: dict) -> dict:
+    """``recipe`` without the fields of :data:`SECRET_FIELDS`: a placeholder would be sent as the token by a rerun
+    that pushes; left out, the rerun uses the token of ``hf auth login`` or ``HF_TOKEN``."""
+    return {key: value for key, value in recipe.items() if key not in SECRET_FIELDS}

@@ -20,14 +20,16 @@ import trl
 from datasets import Dataset
 
 from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
+from infopo.configs import InfopoDPOConfig, InfopoGRPOConfig, InfopoSFTConfig, RedactedPickle, adopt_config
 from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.data.synthetic import synthetic_recipe
 from infopo.data.validation import degenerate_counts
 from infopo.model_card import build_model_card, final_metrics, pipeline_quick_start
-from infopo.models import MODEL_PREFIXES, model_name_of
-from infopo.recipe import minimal_recipe
+from infopo.models import MODEL_PREFIXES, model_name_of, resolve_model
+from infopo.recipe import SECRET_FIELDS, minimal_recipe
+from infopo.trl_utils import trl_constructor_arguments
 
 
 def example_prompt(dataset):
@@ -121,11 +123,28 @@ class InfopoCardMixin:
         extras, notes = self._recipe_extras()
         if self._args_recipe is None:  # the config as the user set it (it is never changed: computed once)
             self._args_recipe = minimal_recipe(self.args)
-        recipe = {"model_name_or_path": self.base_model_name, **self._dataset_recipe, **extras, **self._args_recipe}
+        recipe = {"model_name_or_path": self.base_model_name, **self._dataset_recipe, **extras, **self._args_recipe,
+                  **self._peft_recipe()}
         if not self._dataset_recipe:
             notes.append(f"The training data ({self.dataset_name}) was built in Python: add its dataset_name "
                          "(a file, a Hub data set or synthetic:<task>) to rerun the recipe.")
         return {key: value for key, value in recipe.items() if value is not None}, notes
+
+    def _peft_recipe(self) -> dict:
+        """The recipe fields (``trl.ModelConfig``'s) of the LoRA adapters a ``peft_config`` given in Python put on the
+        model: ``use_peft`` and the ``lora_*`` values (for ``kappa_mode: lora`` r, alpha and dropout only: the
+        targets come from the kappa selection)."""
+        config = (getattr(self.accelerator.unwrap_model(self.model), "peft_config", None) or {}).get("default")
+        if config is None or not hasattr(config, "lora_alpha"):
+            return {}
+        fields = {"lora_r": config.r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout}
+        if getattr(self.args, "kappa_enabled", False) and self.args.kappa_mode == "lora":
+            return fields
+        targets = config.target_modules
+        fields = {"use_peft": True, **fields,
+                  "lora_target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets}
+        fields.update({name: True for name in ("use_rslora", "use_dora") if getattr(config, name, False)})
+        return {key: value for key, value in fields.items() if value is not None}
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None,
                           license: str | None = None, **kwargs):
@@ -170,6 +189,45 @@ def describe_dataset(dataset) -> str | None:
     return type(dataset).__name__
 
 
+def trainer_arguments(cls, args: tuple, kwargs: dict) -> dict:
+    """An infopo trainer's constructor arguments as TRL's keywords, checked and completed before TRL builds anything:
+
+    - ``model`` given as an infopo name (``tiny:*``, ``smollm2:*``) is resolved to its folder, as on the command line;
+    - ``args``: TRL's own config becomes ``cls.config_class`` with infopo's fields at their defaults, None becomes
+      ``cls.config_class(output_dir="<model>-<method>")`` (:func:`~infopo.configs.adopt_config`);
+    - a Hub token must not reach ``training_args.bin``: infopo's config classes drop it when pickled; another class
+      holding one is refused;
+    - ``push_to_hub`` with the Hub offline is refused (the upload would fail after the trainer is built).
+    """
+    arguments = trl_constructor_arguments(cls, args, kwargs)
+    model = arguments.get("model")
+    if isinstance(model, str):
+        arguments["model"] = resolve_model(model)
+    path = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "model")
+    config = adopt_config(arguments.get("args"), cls.config_class, f"{str(path).rstrip('/').split('/')[-1]}-{cls._name}")
+    if any(getattr(config, field, None) for field in SECRET_FIELDS) and not isinstance(config, RedactedPickle):
+        raise InfopoConfigError(f"{type(config).__name__} would write hub_token into training_args.bin of every saved "
+                                f"folder: pass {cls.config_class.__name__} (or TRL's own config class), or log in with "
+                                "`hf auth login` instead of setting hub_token")
+    if getattr(config, "push_to_hub", False):
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            raise InfopoConfigError("push_to_hub is on but the Hub is offline (HF_HUB_OFFLINE=1): set push_to_hub: "
+                                    "false (the model is saved in output_dir) or unset HF_HUB_OFFLINE")
+    arguments["args"] = config
+    return arguments
+
+
+class TrainerArgumentsMixin:
+    """First in every infopo trainer's bases: :func:`trainer_arguments` before TRL's constructor."""
+
+    config_class: type
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(**trainer_arguments(type(self), args, kwargs))
+
+
 class DegenerateDataMixin:
     """Warns once, with counts, about training rows that teach nothing: pairs whose chosen equals rejected, empty
     completions or prompts (:func:`infopo.data.validation.degenerate_counts`), and rows TRL drops because their prompt
@@ -181,6 +239,11 @@ class DegenerateDataMixin:
         super().__init__(*args, **kwargs)
         if isinstance(dataset, Dataset) and isinstance(self.train_dataset, Dataset):
             counts["rows_truncated_away"] = len(dataset) - len(self.train_dataset)
+            if len(dataset) and not len(self.train_dataset):
+                raise InfopoConfigError(
+                    f"train_dataset: all {len(dataset)} rows were dropped because the prompt alone fills max_length "
+                    f"({getattr(self.args, 'max_length', None)}): nothing is left to train on; raise max_length or "
+                    "shorten the prompts (a chat template's default system prompt counts)")
         messages = {
             "identical_pairs": "have chosen identical to rejected (no preference, zero gradient)",
             "empty_completions": "have an empty completion",
@@ -198,26 +261,29 @@ class DegenerateDataWarning(UserWarning):
     """Training rows that teach nothing (see :class:`DegenerateDataMixin`)."""
 
 
-class InfopoSFTTrainer(KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.SFTTrainer):
+class InfopoSFTTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.SFTTrainer):
     """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "sft"
+    config_class = InfopoSFTConfig
     _tag_names = ["trl", "sft", "infopo"]
 
 
-class InfopoDPOTrainer(KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.DPOTrainer):
+class InfopoDPOTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.DPOTrainer):
     """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "dpo"
+    config_class = InfopoDPOConfig
     _tag_names = ["trl", "dpo", "infopo"]
 
 
-class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin,
+class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin,
                         trl.GRPOTrainer):
     """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields) and
     infopo's model card."""
 
     infopo_method = "grpo"
+    config_class = InfopoGRPOConfig
     _tag_names = ["trl", "grpo", "infopo"]
 
     def __init__(self, *args, **kwargs):
@@ -263,8 +329,11 @@ class InfopoGRPOTrainer(GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, 
         extras["reward_funcs"] = [name for name in names if name]
         for function, name in zip(self._user_reward_funcs(), names, strict=True):
             if name is None:
-                notes.append(f"The reward function {getattr(function, '__name__', function)!r} cannot be imported by "
-                             "name: put it in a module and add its dotted path to reward_funcs.")
+                function = inspect.unwrap(function)
+                qualified = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', function)}"
+                notes.append(f"The recipe needs your reward function `{qualified}`, which cannot be imported by name "
+                             "(a lambda, a closure, a method or a script's own function): put it in a module and add "
+                             "its dotted path to reward_funcs.")
         return extras, notes
 
     def _user_reward_funcs(self) -> list:

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECIPES, run_infopo
@@ -133,6 +133,7 @@ BROKEN = st.sampled_from([None, 0, 3.5, True, [1, 2], ["a", "b"], {"x": 1}, "", 
 @pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(list(GOOD)), row=st.integers(0, 7), column=st.integers(0, 2), value=BROKEN)
+@example(command="grpo", row=4, column=0, value="")  # an empty prompt: GRPO had no token to generate from
 def test_randomly_broken_rows_train_or_exit_2_with_one_line(tmp_path_factory, tiny_qwen2, capsys, command, row, column,
                                                             value):
     folder = tmp_path_factory.mktemp("broken")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.configs import InfopoGRPOConfig
 from infopo.data import require_columns
-from infopo.data.validation import check_rows, is_present, is_text_or_messages
+from infopo.data.validation import check_rows, is_present, is_prompt
 from infopo.errors import InfopoConfigError
 from infopo.rewards import REWARD_FUNCTIONS
 from infopo.trainers import InfopoGRPOTrainer
@@ -46,7 +46,7 @@ def load_reward_function(name: str):
 def _check_prompts_and_reward_columns(dataset, name: str, script_args, training_args) -> None:
     """A prompt (text or messages) in every row, and a value in every column a reward function declares."""
     require_columns(dataset, ("prompt",), name, "GRPO (prompts)")
-    check_rows(dataset, {"prompt": is_text_or_messages}, name)
+    check_rows(dataset, {"prompt": is_prompt}, name)
     for reward in script_args.reward_funcs:
         needed = getattr(load_reward_function(reward), "required_columns", ())
         require_columns(dataset, needed, name, f"reward {reward}")

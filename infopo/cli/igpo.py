@@ -4,7 +4,7 @@ from pathlib import Path
 
 from infopo.cli.train import InfopoScriptArguments, TrainingCommand
 from infopo.data import require_columns
-from infopo.data.validation import check_rows, is_answer, is_text_or_messages
+from infopo.data.validation import check_rows, is_answer, is_prompt
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.report import curve_rows, format_curves, format_greedy, plot_curves
 from infopo.igpo.trainer import IGPOTrainer
@@ -13,7 +13,7 @@ from infopo.igpo.trainer import IGPOTrainer
 def _check_questions(dataset, name: str, script_args, training_args) -> None:
     """A question (text or messages) and a non-empty ground-truth answer in every row."""
     require_columns(dataset, ("prompt", training_args.answer_column), name, "IGPO (questions and their answers)")
-    check_rows(dataset, {"prompt": is_text_or_messages, training_args.answer_column: is_answer}, name)
+    check_rows(dataset, {"prompt": is_prompt, training_args.answer_column: is_answer}, name)
 
 
 def _report_curves(trainer) -> None:

@@ -70,13 +70,21 @@ def _flag_names(argv: list[str], known: set[str]) -> list[str]:
     return names
 
 
+def normalized_argv(argv: list[str]) -> list[str]:
+    """``--field=value`` as ``--field value`` (``--config=recipe.yaml`` included), as argparse reads both."""
+    tokens: list[str] = []
+    for token in argv:
+        tokens.extend(token.split("=", 1) if token.startswith("--") and "=" in token else [token])
+    return tokens
+
+
 def parse_recipe(dataclass_types, argv: list[str], prog: str = "infopo") -> tuple[tuple, dict]:
     """Parse ``argv`` (``--config FILE`` and ``--field value`` flags) into one instance of each dataclass type.
 
     Returns the instances and the recipe: the YAML's fields updated with the flags given, as plain values, which is
     what the model card records. ``-h``/``--help`` prints every field with its help text and exits.
     """
-    argv = list(argv)
+    argv = normalized_argv(argv)
     if "-h" in argv or "--help" in argv:
         _RecipeParser(dataclass_types, prog=prog, usage=f"{prog} [--config recipe.yaml] [--field value ...]",
                       description="--config recipe.yaml: a YAML mapping of the fields below (an env: section sets "

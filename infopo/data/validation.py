@@ -71,6 +71,13 @@ def is_text_or_messages(value) -> str | None:
     return None if isinstance(value, str) or is_messages(value) is None else describe(value)
 
 
+def is_prompt(value) -> str | None:
+    """What GRPO and IGPO generate from: non-blank text (an empty one has no token to start from) or messages."""
+    if isinstance(value, str):
+        return None if value.strip() else describe(value)
+    return is_messages(value)
+
+
 def is_answer(value) -> str | None:
     """A non-blank string, or a non-empty list of non-blank strings (acceptable answers)."""
     if isinstance(value, str) and value.strip():
@@ -92,6 +99,7 @@ def is_text_list(value) -> str | None:
 
 EXPECTED = {is_text: "a string", is_messages: "a list of messages with role and content",
             is_text_or_messages: "a string or a list of messages with role and content",
+            is_prompt: "a prompt to generate from (non-blank text, or a list of messages with role and content)",
             is_answer: "a non-empty answer (a string, or a list of strings)", is_present: "a value",
             is_text_list: "a list of strings"}
 

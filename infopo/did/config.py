@@ -30,8 +30,8 @@ class DIDDPOConfig(InfopoDPOConfig):
         default=32, metadata={"help": "Length limit of the sampled completions."}
     )
 
-    def __post_init__(self):
-        super().__post_init__()
+    def check_infopo_fields(self) -> None:
+        super().check_infopo_fields()
         if not self.beta > 0:
             raise ValueError(f"beta must be positive for DID metrics (l = reward / beta), got {self.beta}")
         if self.did_entropy_steps < 0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
+from infopo.did.config import DIDDPOConfig
 from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
 from infopo.model_card import final_metrics, metric_table
 from infopo.scoring import completion_logps, sample_completions
@@ -51,6 +52,7 @@ class DIDDPOTrainer(InfopoDPOTrainer):
     """TRL's ``DPOTrainer`` (constructor unchanged) with the ``did/*`` metrics; configure with ``DIDDPOConfig``."""
 
     infopo_method = "did-dpo"
+    config_class = DIDDPOConfig
     _tag_names = ["trl", "dpo", "did", "infopo"]
     _name = "DID-DPO"
     _paper = DID_PAPER

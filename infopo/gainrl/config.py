@@ -19,7 +19,10 @@ class GainRLArguments:
     """
 
     gainrl_samples_per_epoch: int | None = field(
-        default=None, metadata={"help": "M: prompts drawn per epoch; setting it turns GAIN-RL on."}
+        default=None, metadata={"help": "M: prompts drawn per epoch; setting it turns GAIN-RL on. An epoch "
+                                        "(num_train_epochs) is then one draw of M prompts, not a pass over the data "
+                                        "set (M/N of TRL's epoch; set max_steps for a fixed length), and its prompts "
+                                        "come in rank order, unshuffled, as the authors' code draws them."}
     )
     gainrl_order: str = field(
         default="angle", metadata={"help": "Ranking: 'angle' (score, highest first), 'length' (shortest first) or 'random'."}

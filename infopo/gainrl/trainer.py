@@ -70,10 +70,10 @@ class GainRLCallback(TrainerCallback):
         metrics = trainer._metrics["train"]
         if angle_count:
             metrics["gainrl/angle"].append(angle_sum / angle_count)
-        metrics["gainrl/mu"].append(schedule.mu)
         metrics["gainrl/rank_mean"].append(schedule.rank_mean)
         if state.epoch is not None and state.epoch >= schedule.epoch + 1 - 1e-6:
             self._end_epoch(args, trainer, schedule, metrics)
+        metrics["gainrl/mu"].append(schedule.mu)  # after an epoch's update: the last logged mu is the card's
 
     @staticmethod
     def _end_epoch(args, trainer, schedule: GainRLState, metrics) -> None:
@@ -124,6 +124,12 @@ class GainRLTrainerMixin:
         self.gainrl_state = GainRLState(mu=config.gainrl_mu, samples_per_epoch=config.gainrl_samples_per_epoch,
                                         generation_batch_size=config.generation_batch_size)
         self._get_train_sampler()  # checks M against the generation batch now, not when training starts
+        if config.max_steps <= 0 and config.gainrl_samples_per_epoch < n:
+            logger.warning(
+                "GAIN-RL: num_train_epochs=%g counts GAIN-RL epochs of gainrl_samples_per_epoch=%d of the %d prompts "
+                "(drawn around mu, in rank order), not passes over the data set: the run has %.3gx the optimizer "
+                "steps of TRL's sampler; set max_steps to fix its length", config.num_train_epochs,
+                config.gainrl_samples_per_epoch, n, config.gainrl_samples_per_epoch / n)
         self._gainrl_recording = False
         self._gainrl_mask: torch.Tensor | None = None
         self._gainrl_angle_sums = torch.zeros(2, dtype=torch.float64, device=self.accelerator.device)  # sum, count

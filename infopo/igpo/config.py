@@ -57,8 +57,8 @@ class IGPOConfig(InfopoGRPOConfig):
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
 
-    def __post_init__(self):
-        super().__post_init__()
+    def check_infopo_fields(self) -> None:
+        super().check_infopo_fields()
         choices = {"info_gain_kind": ("prob", "log_prob"), "norm_mode": ("joint", "separate"),
                    "outcome_metric": ("f1", "exact_match")}
         for name, allowed in choices.items():

@@ -53,8 +53,9 @@ class TagEnvironment:
     stop_strings: tuple[str, ...] = ()
     answer_tags: tuple[str, str] = ("<answer>", "</answer>")
 
-    def reset(self, **row) -> None:
-        """Start an episode for one data set row (its columns as keyword arguments)."""
+    def reset(self, **row) -> str | None:
+        """Start an episode for one data set row (its columns as keyword arguments). A string returned is appended to
+        the last message of the row's prompt (to the prompt itself for plain text), as in TRL's environments."""
 
     def step(self, text: str) -> Step:
         raise NotImplementedError

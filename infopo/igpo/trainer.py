@@ -32,7 +32,7 @@ import copy
 import functools
 import json
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from accelerate.utils import gather_object
@@ -41,6 +41,7 @@ from transformers import TrainerCallback
 from infopo.data import load_named_dataset
 from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
+from infopo.igpo.config import IGPOConfig
 from infopo.igpo.environment import SearchEnvironment, TagEnvironment
 from infopo.igpo.probe import answer_tokens, packed_answer_logps
 from infopo.igpo.report import format_greedy
@@ -54,10 +55,9 @@ from infopo.igpo.rewards import (
     token_advantages,
 )
 from infopo.igpo.turns import cut_at_stop, probe_boundaries, turn_spans
-from infopo.kappa.trainer import trl_constructor_arguments
 from infopo.model_card import final_metrics, metric_table
 from infopo.papers import IGPO as IGPO_PAPER
-from infopo.trainers import InfopoGRPOTrainer
+from infopo.trainers import InfopoGRPOTrainer, trainer_arguments
 
 PROBE_CHUNK = 16
 """Rollouts per packed probe forward."""
@@ -96,6 +96,29 @@ class _GreedyEvaluation(TrainerCallback):
         state.log_history.append({**self.start, **self._evaluate("end"), "step": state.global_step})
 
 
+def first_then(instance, factory):
+    """A factory whose first call returns ``instance`` (already made, to inspect it) and later calls ``factory()``."""
+    made = [instance]
+
+    def factory_once_more():
+        return made.pop() if made else factory()
+
+    return factory_once_more
+
+
+def with_reset_observation(prompt, observation, environment: str):
+    """``prompt`` with the string a ``TagEnvironment.reset`` returned appended to its last message, as TRL's tool loop
+    does with its environments' ``reset``; unchanged for None."""
+    if observation is None:
+        return prompt
+    if not isinstance(observation, str):
+        raise InfopoConfigError(f"{environment}.reset returned {type(observation).__name__}; return a string (added "
+                                "to the last message of the prompt) or None")
+    if isinstance(prompt, str):
+        return prompt + observation
+    return [*prompt[:-1], {**prompt[-1], "content": prompt[-1]["content"] + observation}]
+
+
 def answer_aliases(answer) -> list[str]:
     """The acceptable answers of a row: a string, or a list of strings (the probe scores the first, as the authors'
     code does; the outcome takes the best)."""
@@ -112,15 +135,17 @@ class IGPOTrainer(InfopoGRPOTrainer):
     """
 
     infopo_method = "igpo"
+    config_class = IGPOConfig
     _tag_names = ["trl", "grpo", "igpo", "infopo"]
     _name = "IGPO"
     _paper = IGPO_PAPER
 
     def __init__(self, *args, **kwargs):
-        arguments = trl_constructor_arguments(type(self), args, kwargs)
-        config = arguments.get("args")
-        if config is None or not hasattr(config, "max_turns"):
-            raise InfopoConfigError("IGPOTrainer needs an IGPOConfig as args")
+        arguments = trainer_arguments(type(self), args, kwargs)
+        config = arguments["args"]
+        if not hasattr(config, "max_turns"):
+            raise InfopoConfigError(f"IGPOTrainer needs an IGPOConfig (or TRL's GRPOConfig) as args, got "
+                                    f"{type(config).__name__}")
         for split in ("train_dataset", "eval_dataset"):
             if arguments.get(split) is not None and hasattr(arguments[split], "column_names"):
                 self._check_answers(arguments[split], config.answer_column, split)
@@ -137,6 +162,8 @@ class IGPOTrainer(InfopoGRPOTrainer):
                 raise InfopoConfigError("tools= runs TRL's tool loop; a TagEnvironment runs IGPO's tag loop: pass one")
             self._tag_factory, self._tag_pool = factory, [probe_instance]
             arguments["environment_factory"] = None
+        elif factory is not None:  # TRL's tool loop: its own probe of the factory gets the instance made here
+            arguments["environment_factory"] = first_then(probe_instance, factory)
         elif factory is None and not arguments.get("tools") and arguments.get("rollout_func") is None:
             self._tag_factory = search_environment_factory(config)
             self._tag_pool = [self._tag_factory()]
@@ -157,6 +184,8 @@ class IGPOTrainer(InfopoGRPOTrainer):
         self._greedy = False
         self.greedy_results: dict[str, dict[str, float]] = {}
         super().__init__(**arguments)
+        if self._tag_factory is None and self.rollout_func is None:  # TRL's tool loop: IGPO's turn limits
+            self.max_tool_calling_iterations = min(self.max_tool_calling_iterations, config.max_turns - 1)
         if self._tag_factory is not None and self.use_transformers_continuous_batching:
             raise InfopoConfigError("IGPO's tag loop stops each turn at the environment's closing tags, which "
                                     "transformers' continuous batching cannot do: use the default generate or vLLM")
@@ -301,10 +330,10 @@ class IGPOTrainer(InfopoGRPOTrainer):
     def _tag_rollout(self, prompts: list, trainer) -> dict:
         """TRL's ``rollout_func``: multi-turn tag-protocol rollouts of this process's rows (``self._inputs``)."""
         tokenizer, args = self._tokenizer, self.args
-        prompt_ids = [list(ids) for ids in self._tokenize_prompts(prompts)[0]] if prompts else []
         episodes = self._episodes(len(prompts))
-        for episode, row in zip(episodes, self._inputs, strict=True):
-            episode.reset(**row)
+        prompts = [with_reset_observation(prompt, episode.reset(**row), type(episode).__name__)
+                   for prompt, episode, row in zip(prompts, episodes, self._inputs, strict=True)]
+        prompt_ids = [list(ids) for ids in self._tokenize_prompts(prompts)[0]] if prompts else []
         stops = episodes[0].stop_strings if episodes else ()
         completions = [[] for _ in prompts]
         masks = [[] for _ in prompts]
@@ -346,10 +375,20 @@ class IGPOTrainer(InfopoGRPOTrainer):
         return {"prompt_ids": prompt_ids, "completion_ids": completions, "logprobs": logprobs, "env_mask": masks}
 
     def _generate(self, prompts: list):
-        """TRL's ``_generate`` (any of the three rollout sources), then each rollout's turns and final answer."""
+        """TRL's ``_generate`` (any of the three rollout sources), then each rollout's turns and final answer. In
+        TRL's tool loop every turn is one ``_generate_single_turn`` of at most ``max_turn_tokens`` tokens, and at most
+        ``max_turns - 1`` tool rounds follow the first turn (``max_tool_calling_iterations``)."""
         self._rollouts = {}
-        result = super()._generate(prompts)
+        tool_loop = self._tag_factory is None and self.rollout_func is None
+        with self._turn_generation(()) if tool_loop else nullcontext():
+            result = super()._generate(prompts)
         self._record_rollouts(result[0], result[1], result[2])
+        return result
+
+    def _tool_call_loop(self, *args, **kwargs):
+        """TRL's tool loop; its failed tool calls count as tool errors (``igpo/tool_error_frac``)."""
+        result = super()._tool_call_loop(*args, **kwargs)
+        self._rollouts["tool_errors"] = [result[5]]  # tool_failure_count
         return result
 
     def _record_rollouts(self, prompt_ids, completion_ids, tool_mask) -> None:

@@ -10,13 +10,12 @@ model card.
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 
 from trl.trainer.utils import create_model_from_path
 
 from infopo.errors import InfopoConfigError
-from infopo.models import resolve_model
+from infopo.trl_utils import trl_constructor_arguments
 from infopo.papers import KAPPATUNE
 from infopo.kappa.scan import scan_condition_numbers, select_lowest_condition
 from infopo.kappa.select import apply_selection, load_unfrozen_yaml, select_by_condition
@@ -31,14 +30,6 @@ def _load_model(model_id: str, args, quantization_config):
         init_kwargs["device_map"] = None
     init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
     return create_model_from_path(model_id, **init_kwargs)
-
-
-def trl_constructor_arguments(cls, args: tuple, kwargs: dict) -> dict:
-    """``args``/``kwargs`` bound to the constructor of the TRL trainer under ``cls``'s mixins, as keywords."""
-    trl_class = next(klass for klass in cls.__mro__ if klass.__module__.startswith("trl.") and "__init__" in klass.__dict__)
-    arguments = inspect.signature(trl_class.__init__).bind(None, *args, **kwargs).arguments
-    arguments.pop(next(iter(arguments)))  # self
-    return dict(arguments)
 
 
 def select_tensors(model, args) -> tuple[list[str], dict[str, float], int]:
@@ -74,8 +65,7 @@ def selection_report(names: list[str], kappas: dict[str, float], scanned: int, m
 
 
 class KappaTrainerMixin:
-    """Applies the ``kappa_*`` fields of an infopo config; a no-op when no budget is set. Every infopo trainer
-    carries it, so it also resolves infopo's model names (``tiny:*``, ``smollm2:*``) given as ``model``."""
+    """Applies the ``kappa_*`` fields of an infopo config; a no-op when no budget is set."""
 
     kappa_selection: list[str] | None = None
     kappa_condition_numbers: dict[str, float] | None = None
@@ -83,8 +73,6 @@ class KappaTrainerMixin:
 
     def __init__(self, *args, **kwargs):
         arguments = trl_constructor_arguments(type(self), args, kwargs)
-        if isinstance(arguments.get("model"), str):  # tiny:* and smollm2:* names, as on the command line
-            arguments["model"] = resolve_model(arguments["model"])
         config = arguments.get("args")
         if config is None or not getattr(config, "kappa_enabled", False):
             super().__init__(**arguments)
