@@ -159,8 +159,11 @@ def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
         files = sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir())
         calls.append(("upload_folder", repo_id, str(folder_path), card, files))
 
+    from huggingface_hub import constants
+
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as online; the two calls above are the test double
     out = tmp_path / "pushed"
     args = ["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "16",
             "--push_to_hub", "true", "--hub_model_id", "someone/tiny-dpo"]

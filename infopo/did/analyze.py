@@ -10,6 +10,8 @@ pi_l* proportional to pi_ref^(1 + beta) * pi*^(-beta), by resampling K reference
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from datasets import Dataset
 
@@ -39,7 +41,7 @@ def analyze_pairs(policy, ref, tokenizer, dataset: Dataset, rejected_model=None,
     """Per-pair margins and the summary statistics of the DID view of a trained policy (see the module docstring).
 
     With ``k >= 2`` the DID entropy is estimated for each of the first ``entropy_prompts`` prompts from K policy
-    samples (self-normalised, biased upward at small K).
+    samples (self-normalised: biased at small K, in either direction; see :func:`~infopo.did.info.did_entropy_snis`).
     """
     models = {"policy": policy, "ref": ref, **({"rejected_gen": rejected_model} if rejected_model is not None else {})}
     scores = {name: torch.tensor([_score(model, tokenizer, row) for row in dataset]) for name, model in models.items()}
@@ -81,7 +83,9 @@ def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: in
     """Preference pairs for a target policy: chosen = a reference sample, rejected = drawn from pi_l*.
 
     For each prompt K completions are sampled from the reference; the first is the chosen response and the rejected
-    one is resampled from the other K - 1 with weights softmax(-beta * (log pi* - log pi_ref)).
+    one is resampled from the other K - 1 with weights softmax(-beta * (log pi* - log pi_ref)). A candidate cut at
+    ``max_new_tokens`` is scored without EOS (the prefix's log-probs, under both models) and counted in a warning;
+    one that ended is scored with its EOS.
     """
     if k < 2:
         raise ValueError(f"make-pairs needs K >= 2 reference samples per prompt, got {k}")
@@ -89,13 +93,17 @@ def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: in
         raise ValueError(f"beta must be positive, got {beta}")
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    rows = []
+    rows, cut = [], 0
     for prompt in prompts:
         prompt_ids = encode_prompt(tokenizer, prompt)
         sequences, _ = sample_completions(ref, prompt_ids, k, max_new_tokens, eos, pad)
         completions = [_trim(ids.tolist(), eos, pad) for ids in sequences[:, len(prompt_ids) :]]
-        ref_logps = pair_logps(ref, prompt_ids, [c + [eos] for c in completions[1:]])
-        target_logps = pair_logps(target, prompt_ids, [c + [eos] for c in completions[1:]])
+        # A candidate that reached max_new_tokens without EOS is scored as the prefix it is, with no EOS appended.
+        scored = [ids + [eos] if ended else ids for ids, ended in completions[1:]]
+        cut += sum(not ended for _, ended in completions[1:])
+        completions = [ids for ids, _ in completions]
+        ref_logps = pair_logps(ref, prompt_ids, scored)
+        target_logps = pair_logps(target, prompt_ids, scored)
         pick = 1 + int(torch.multinomial(optimal_rejected_weights(ref_logps, target_logps, beta), 1))
         chosen, rejected = (tokenizer.decode(completions[i], skip_special_tokens=True) for i in (0, pick))
         if isinstance(prompt, str):
@@ -103,11 +111,16 @@ def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: in
         else:
             rows.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen.strip()}],
                          "rejected": [{"role": "assistant", "content": rejected.strip()}]})
+    if cut:
+        warnings.warn(f"{cut} of {len(prompts) * (k - 1)} rejected candidates reached max_new_tokens={max_new_tokens} "
+                      "without EOS: scored as prefixes (raise max_new_tokens for whole responses)", stacklevel=2)
     return Dataset.from_list(rows)
 
 
-def _trim(ids: list[int], eos: int, pad: int) -> list[int]:
-    """A sampled completion up to (not including) its first EOS, without padding."""
-    if eos in ids:
+def _trim(ids: list[int], eos: int, pad: int) -> tuple[list[int], bool]:
+    """A sampled completion up to (not including) its first EOS, without padding, and whether it ended with EOS
+    (False: cut at the token limit)."""
+    ended = eos in ids
+    if ended:
         ids = ids[: ids.index(eos)]
-    return [token for token in ids if token != pad]
+    return [token for token in ids if token != pad], ended

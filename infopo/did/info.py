@@ -45,7 +45,9 @@ def did_entropy_snis(policy_logps: torch.Tensor, ref_logps: torch.Tensor, dim: i
     """Self-normalised estimate of H(q) from K samples y_k ~ pi_theta, and K.
 
     w_k = (1 / pi_ref(y_k)) / sum_j (1 / pi_ref(y_j)), log Z = logmeanexp_k(-log pi_ref(y_k)),
-    H_hat = log Z - sum_k w_k l(y_k). Consistent but biased upward at small K: report K and read it as a trend.
+    H_hat = log Z - sum_k w_k l(y_k). Consistent, but biased at small K, and not in one direction: in an audit over 6
+    toy policies it fell below the exact value in 2 of 6 at K = 4 and in 4 of 6 at K = 32 (infopo's own enumerable
+    toy: 2.37 at K = 8 against the exact 3.51). Report K and read the estimate as a trend at a fixed K.
     """
     samples = policy_logps.shape[dim]
     if samples < 2:

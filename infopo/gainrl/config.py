@@ -59,7 +59,9 @@ class GainRLArguments:
         default=0.5, metadata={"help": "A rollout succeeds when its total reward is above this; acc is the epoch's success rate."}
     )
     gainrl_layer: int = field(
-        default=-1, metadata={"help": "Decoder layer whose MLP input gives the hidden states (negative: from the end)."}
+        default=-1, metadata={"help": "Decoder layer whose MLP input gives the hidden states (negative: from the end). "
+                                      "The authors' forks hard-code layer 23 online, the last layer only of a 24-layer "
+                                      "model (Qwen2.5-0.5B); infopo's default is the last layer of any depth."}
     )
     gainrl_inter_weight: float = field(
         default=1.0, metadata={"help": "Weight of the question-template term of the offline score (paper 1, official code 8)."}

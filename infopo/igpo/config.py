@@ -25,6 +25,14 @@ class IGPOConfig(InfopoGRPOConfig):
         default="joint", metadata={"help": "'joint': z-score all turn rewards of a group together; 'separate': gains and outcomes apart."}
     )
     outcome_metric: str = field(default="f1", metadata={"help": "Final-turn reward: 'f1' or 'exact_match'."})
+    f1_words: str = field(
+        default="set", metadata={"help": "F1 over the 'set' of words (the authors' code: repeats do not count) or the "
+                                         "'multiset' (SQuAD's bag of words, infopo's earlier rule)."})
+    answer_extraction: str = field(
+        default="authors", metadata={"help": "'authors': the first <answer> of the whole response, and the format "
+                                             "penalty when any think/answer/tool_call/code tag is unbalanced (the "
+                                             "authors' code); 'last_in_final_turn': the last complete answer of the "
+                                             "final turn (infopo's earlier rule)."})
     format_penalty: float = field(
         default=-2.0, metadata={"help": "Outcome of a rollout without a final answer (no answer tags in its last turn, "
                                         "max_turns or max_completion_length hit), as in the authors' code."}
@@ -60,7 +68,8 @@ class IGPOConfig(InfopoGRPOConfig):
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
         choices = {"info_gain_kind": ("prob", "log_prob"), "norm_mode": ("joint", "separate"),
-                   "outcome_metric": ("f1", "exact_match")}
+                   "outcome_metric": ("f1", "exact_match"), "f1_words": ("set", "multiset"),
+                   "answer_extraction": ("authors", "last_in_final_turn")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")

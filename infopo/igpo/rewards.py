@@ -100,15 +100,19 @@ def normalize_group_rewards(turn_rewards: TurnRewards, group_ids: torch.Tensor, 
     """Z-score the turn rewards within each group of rollouts (population std; std = 1 for a single reward).
 
     ``joint``: all turn rewards of the group together (the paper's default). ``separate``: the information gains
-    and the outcomes each with their own group statistics.
+    and the outcomes each with their own group statistics. A non-finite reward (a gain from a NaN or infinite probe
+    value) is no reward, as the authors' code skips non-finite gains: it stays out of its group's statistics and its
+    turn gets 0 (the discount still carries later turns' advantages through it), so every other rollout's
+    advantages are those of the same group without it.
     """
     if mode not in ("joint", "separate"):
         raise ValueError(f"norm mode must be 'joint' or 'separate', got {mode!r}")
     group_of_value = torch.as_tensor(group_ids)[turn_rewards.rollout_index()]
     final = turn_rewards.is_final()
-    normalized = torch.empty_like(turn_rewards.values)
+    finite = torch.isfinite(turn_rewards.values)
+    normalized = torch.zeros_like(turn_rewards.values)  # a non-finite reward counts as none: 0, outside the statistics
     for group in group_of_value.unique():
-        in_group = group_of_value == group
+        in_group = (group_of_value == group) & finite
         parts = [in_group] if mode == "joint" else [in_group & final, in_group & ~final]
         for part in parts:
             if part.any():
@@ -173,10 +177,44 @@ def token_advantages(turn_advantages: TurnRewards, turn_spans: list[list[tuple[i
 
 
 def extract_answer(text: str, open_tag: str = "<answer>", close_tag: str = "</answer>") -> str | None:
-    """The content of the last complete ``<answer>...</answer>`` in ``text``, or None."""
+    """The content of the last complete ``<answer>...</answer>`` in ``text``, or None (infopo's earlier rule, applied
+    to the final turn: ``answer_extraction: last_in_final_turn``)."""
     pattern = re.escape(open_tag) + r"(.*?)" + re.escape(close_tag)
     found = re.findall(pattern, text, flags=re.S)
     return found[-1].strip() if found else None
+
+
+BALANCED_TAGS = ("code", "tool_call", "think")
+"""Tags the authors' reward requires balanced in the whole response, besides the answer tags."""
+
+
+def tags_balanced(text: str, pairs) -> bool:
+    """Every (open, close) pair occurs equally often and every open tag is closed after it (the authors'
+    ``check_tags_balance``, IGPO's ``format_and_f1.py``)."""
+    for open_tag, close_tag in pairs:
+        if text.count(open_tag) != text.count(close_tag):
+            return False
+        position = -1
+        while (start := text.find(open_tag, position + 1)) != -1:
+            end = text.find(close_tag, start)
+            if end == -1:
+                return False
+            position = end
+    return True
+
+
+def first_answer(text: str, open_tag: str = "<answer>", close_tag: str = "</answer>") -> str | None:
+    """The authors' rule (``answer_extraction: authors``): the first complete answer of the whole response, or None
+    (the format penalty) when any of its think/answer/tool_call/code tags is unbalanced. Lower-cased, as they score.
+
+    ``<answer>Paris</answer> <answer>London</answer>`` gives "paris"; ``<answer>x</answer> <think>`` gives None.
+    """
+    text = text.lower()
+    open_tag, close_tag = open_tag.lower(), close_tag.lower()
+    if not tags_balanced(text, [(open_tag, close_tag), *((f"<{t}>", f"</{t}>") for t in BALANCED_TAGS)]):
+        return None
+    found = re.search(re.escape(open_tag) + r"(.*?)" + re.escape(close_tag), text, flags=re.S)
+    return found.group(1).strip() if found else None
 
 
 def _words(text: str) -> list[str]:
@@ -184,14 +222,22 @@ def _words(text: str) -> list[str]:
     return lowered.split()
 
 
-def answer_f1(prediction: str | None, answers) -> float:
-    """Bag-of-words F1 of the prediction against the best of the acceptable answers (lower-case, no punctuation)."""
+def answer_f1(prediction: str | None, answers, words: str = "set") -> float:
+    """Word F1 of the prediction against the best of the acceptable answers (lower-case, no punctuation).
+
+    ``words="set"`` (the authors' ``compute_score``, the default): over the sets of words, so "New York New York"
+    against "New York" is 1.0. ``"multiset"`` (SQuAD's bag of words, infopo's earlier rule): repeated words count,
+    0.667 there.
+    """
+    if words not in ("set", "multiset"):
+        raise ValueError(f"words must be 'set' or 'multiset', got {words!r}")
     if prediction is None:
         return 0.0
-    predicted = Counter(_words(prediction))
+    bag = (lambda text: Counter(set(_words(text)))) if words == "set" else (lambda text: Counter(_words(text)))
+    predicted = bag(prediction)
     best = 0.0
     for answer in [answers] if isinstance(answers, str) else answers:
-        truth = Counter(_words(answer))
+        truth = bag(answer)
         common = sum((predicted & truth).values())
         if common:
             precision, recall = common / sum(predicted.values()), common / sum(truth.values())

@@ -49,6 +49,7 @@ from infopo.igpo.rewards import (
     answer_f1,
     exact_match,
     extract_answer,
+    first_answer,
     group_turn_advantages,
     info_gain_rewards,
     probe_values,
@@ -94,6 +95,12 @@ class _GreedyEvaluation(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         state.log_history.append({**self.start, **self._evaluate("end"), "step": state.global_step})
+
+
+def finite_mean(values: list[torch.Tensor]) -> float:
+    """The mean of the finite values, NaN when there is none."""
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    return sum(finite) / len(finite) if finite else float("nan")
 
 
 def first_then(instance, factory):
@@ -283,8 +290,9 @@ class IGPOTrainer(InfopoGRPOTrainer):
             backend = self.vllm_generation
             saved = backend.max_completion_length, backend.generation_kwargs, backend.temperature
             backend.max_completion_length = limit
-            backend.generation_kwargs = {**(saved[1] or {}), "stop": list(stop_strings),
-                                         "include_stop_str_in_output": True}
+            if stop_strings:
+                backend.generation_kwargs = {**(saved[1] or {}), "stop": list(stop_strings),
+                                             "include_stop_str_in_output": True}
             backend.temperature = 0.0 if self._greedy else saved[2]
             try:
                 yield
@@ -401,6 +409,10 @@ class IGPOTrainer(InfopoGRPOTrainer):
         open_tag, close_tag = self.answer_tags
         predictions = []
         for ids, turns in zip(completion_ids, spans, strict=True):
+            if self.args.answer_extraction == "authors":  # the whole response, as the authors score it
+                predictions.append(first_answer(self._tokenizer.decode(ids, skip_special_tokens=True), open_tag,
+                                                close_tag))
+                continue
             final = self._tokenizer.decode(ids[turns[-1][0] : turns[-1][1]], skip_special_tokens=True) if turns else ""
             predictions.append(extract_answer(final, open_tag, close_tag))
         self._rollouts.update(prompt_ids=[list(p) for p in prompt_ids], completion_ids=[list(c) for c in completion_ids],
@@ -423,8 +435,9 @@ class IGPOTrainer(InfopoGRPOTrainer):
                 self._record_rollouts(result["prompt_ids"], result["completion_ids"], result["env_mask"])
                 for prediction, row in zip(self._rollouts["predictions"], self._inputs, strict=True):
                     aliases = answer_aliases(row[self.args.answer_column])
-                    totals += torch.tensor([exact_match(prediction, aliases), answer_f1(prediction, aliases),
-                                            prediction is None, 1.0], dtype=torch.float64, device=totals.device)
+                    f1 = answer_f1(prediction, aliases, words=self.args.f1_words)
+                    totals += torch.tensor([exact_match(prediction, aliases), f1, prediction is None, 1.0],
+                                           dtype=torch.float64, device=totals.device)
         finally:
             self._greedy = False
             self.model.train(was_training)
@@ -436,8 +449,9 @@ class IGPOTrainer(InfopoGRPOTrainer):
     def _outcome(self, prediction: str | None, answer) -> float:
         if prediction is None:
             return self.args.format_penalty
-        metric = answer_f1 if self.args.outcome_metric == "f1" else exact_match
-        return metric(prediction, answer_aliases(answer))
+        if self.args.outcome_metric == "f1":
+            return answer_f1(prediction, answer_aliases(answer), words=self.args.f1_words)
+        return exact_match(prediction, answer_aliases(answer))
 
     def outcome(self, prompts, completions, **kwargs) -> list[float]:
         """The built-in outcome reward: F1 (or exact match) of each rollout's final answer, ``format_penalty`` when it
@@ -499,7 +513,8 @@ class IGPOTrainer(InfopoGRPOTrainer):
         mode = "train" if self.model.training else "eval"
         turns = sum(len(spans) for spans in rollouts["spans"])
         tool_errors, truncated = sum(rollouts.get("tool_errors", [0])), sum(rollouts.get("truncated", [0]))
-        flat_gains = [gain for rollout in gains for gain in rollout]
+        flat_gains = [gain for rollout in gains for gain in rollout if math.isfinite(gain)]
+        nonfinite = sum(int((~torch.isfinite(values)).sum()) for values in probes.values())
         nan = float("nan")  # every rank sends every key, so the gather lines up; a rank without any sends NaN
         metrics = {
             "igpo/turns": turns / len(rollouts["spans"]),
@@ -511,8 +526,9 @@ class IGPOTrainer(InfopoGRPOTrainer):
                                 for prediction, row in zip(rollouts["predictions"], self._inputs, strict=True))
             / len(self._inputs),
             "igpo/info_gain": sum(flat_gains) / len(flat_gains) if flat_gains else nan,
-            "igpo/probe_first": torch.stack([p[0] for p in probes.values()]).mean().item() if probes else nan,
-            "igpo/probe_last": torch.stack([p[-1] for p in probes.values()]).mean().item() if probes else nan,
+            "igpo/probe_nonfinite": nonfinite / max(1, sum(values.numel() for values in probes.values())),
+            "igpo/probe_first": finite_mean([p[0] for p in probes.values()]),
+            "igpo/probe_last": finite_mean([p[-1] for p in probes.values()]),
         }
         local = torch.tensor([list(metrics.values())], dtype=torch.float64, device=self.accelerator.device)
         gathered = self.accelerator.gather_for_metrics(local).nanmean(0)

@@ -5,9 +5,11 @@ Source: "The Condition Number as a Scale-Invariant Proxy for Information Encodin
 
 Method. With A the wide orientation of W (rows <= columns), the eigenvalues of the Gram matrix A A^T are the squared
 singular values, so kappa = sqrt(lambda_max / lambda_min). A float64 Gram product and a symmetric eigensolver cost a
-fraction of an SVD, and the result carries a relative error of about kappa^2 * 1e-17: below 1e-7 for kappa <= 1e5,
-which is tighter than a float32 SVD (error about kappa * 6e-8, what peft's selector computes). Above
-``GRAM_KAPPA_LIMIT`` the Gram matrix has lost too many digits, and a float64 SVD gives the value instead.
+fraction of an SVD. Its relative error grows about as kappa^2 * 1e-15 when the smallest singular value is isolated
+(measured on 256 x 768 float32 matrices with an isolated sigma_min, against a float64 SVD, 20 seeds, worst case:
+1.6e-9 at kappa 1e3, 1.9e-6 at 3e4, 1.5e-5 at 1e5), still 120x to 13,000x tighter than the float32 SVD of peft's
+selector (2.2e-5, 5.7e-4, 1.8e-3 on the same matrices). Above ``GRAM_KAPPA_LIMIT`` the Gram matrix has lost too many
+digits, and a float64 SVD gives the value instead.
 
 A matrix whose sigma_min <= eps * sigma_max is numerically rank deficient: kappa = inf (a relative epsilon, so
 kappa stays scale invariant, unlike an absolute one added to sigma_min).

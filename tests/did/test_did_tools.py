@@ -91,3 +91,31 @@ def test_make_pairs_builds_a_preference_set_from_reference_samples(tmp_path, tin
     assert "--k must be at least 2" in capsys.readouterr().err
     assert main(args(beta="0")) == 2
     assert "--beta must be positive" in capsys.readouterr().err
+
+
+def test_make_pairs_scores_a_cut_off_candidate_as_the_prefix_it_is(tiny_qwen2, monkeypatch):
+    """A candidate that reached max_new_tokens without EOS was scored with an EOS appended, as if it had ended."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import infopo.did.analyze as analyze
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2)
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen2)
+    scored = []
+    real = analyze.pair_logps
+
+    def spy(model_, prompt_ids, completions):
+        scored.extend(completions)
+        return real(model_, prompt_ids, completions)
+
+    monkeypatch.setattr(analyze, "pair_logps", spy)
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match=r"rejected candidates reached max_new_tokens=2 without EOS") as caught:
+        pairs = analyze.make_optimal_pairs(model, model, tokenizer, ["what is 2 plus 2?", "what is 3 times 3?"],
+                                           beta=0.5, k=4, max_new_tokens=2)
+    assert len(pairs) == 2 and len(scored) == 2 * 2 * 3  # two models x two prompts x K - 1 candidates
+    eos = tokenizer.eos_token_id
+    cut = [ids for ids in scored if ids[-1:] != [eos]]
+    assert cut and all(len(ids) == 2 and eos not in ids for ids in cut)  # prefixes, no EOS appended
+    assert all(ids.count(eos) == 1 and len(ids) <= 3 for ids in scored if ids[-1:] == [eos])
+    assert f"{len(cut) // 2} of 6 rejected candidates" in str(caught[0].message)

@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infopo.igpo.rewards import (
     TurnRewards,
@@ -119,3 +121,57 @@ def test_answer_extraction_and_scores():
     assert answer_f1("the gozeri!", ["nope", "The Gozeri"]) == 1.0
     assert answer_f1(None, "x") == 0.0
     assert exact_match("The, Gozeri", "the gozeri") == 1.0 and exact_match("gozeri x", "gozeri") == 0.0
+
+
+def test_a_non_finite_gain_is_no_reward_and_leaves_the_others_alone():
+    """The audit's case: NaN (or a -inf log-prob probe) in one rollout's gains turned its whole group into NaN."""
+    with_nan = group_turn_advantages([[0.1, math.nan], [0.2], []], [1, 0, 0.5], 3)
+    without = group_turn_advantages([[0.1], [0.2], []], [1, 0, 0.5], 3)
+    assert torch.isfinite(with_nan.values).all()
+    assert with_nan.values[0].item() == pytest.approx(without.values[0].item())
+    assert with_nan.values[3:].tolist() == pytest.approx(without.values[2:].tolist())
+    assert with_nan.values[1].item() == pytest.approx(with_nan.values[2].item())  # its turn: 0, plus the outcome's A
+
+
+NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+GAINS = st.lists(st.lists(st.floats(-1, 1), max_size=4), min_size=2, max_size=6)
+
+
+@given(gains=GAINS, bad=NON_FINITE, where=st.integers(0, 100), mode=st.sampled_from(["joint", "separate"]),
+       gamma=st.sampled_from([1.0, 0.9]))
+def test_any_non_finite_probe_gain_leaves_every_other_rollout_as_without_it(gains, bad, where, mode, gamma):
+    outcomes = [float(i % 2) for i in range(len(gains))]
+    rollout = where % len(gains)
+    position = where % (len(gains[rollout]) + 1)
+    broken = [list(g) for g in gains]
+    broken[rollout].insert(position, bad)
+    removed = [list(g) for g in gains]
+    got = group_turn_advantages(broken, outcomes, len(gains), mode=mode, gamma=gamma)
+    expected = group_turn_advantages(removed, outcomes, len(gains), mode=mode, gamma=gamma)
+    assert torch.isfinite(got.values).all()
+    for index, (a, b) in enumerate(zip(got.per_rollout(), expected.per_rollout(), strict=True)):
+        if index != rollout:
+            assert a.tolist() == pytest.approx(b.tolist(), abs=1e-9)
+
+
+def test_f1_and_answer_extraction_follow_the_authors_by_default_with_infopos_rules_as_options():
+    """The audit's worked examples of each difference from the authors' format_and_f1.compute_score."""
+    from infopo.igpo.rewards import answer_f1, extract_answer, first_answer
+
+    assert answer_f1("New York New York", "New York") == 1.0  # the authors: sets of words
+    assert answer_f1("New York New York", "New York", words="multiset") == pytest.approx(2 / 3)
+    assert answer_f1("the new york", ["Paris", "new york"]) == pytest.approx(0.8)
+    two = "<answer>Paris</answer> <answer>London</answer>"
+    assert first_answer(two) == "paris" and extract_answer(two) == "London"  # first of the whole response vs last
+    assert first_answer("<think>x <answer>London</answer>") is None  # unbalanced think: the format penalty
+    assert first_answer("</answer> <answer>London") is None  # closed before it is opened
+    assert first_answer("<tool_call>q</tool_call> <answer> London </answer>") == "london"
+    assert first_answer("no tags at all") is None and extract_answer("no tags at all") is None
+
+
+def test_a_turn_whose_z_score_is_zero_keeps_its_own_discounted_advantage():
+    """gamma != 1: the authors find turns by normalised reward != 0, so this zero-z-score turn would merge with the
+    next one; with explicit spans it is a turn of its own: A_0 = 0 + gamma * A_1."""
+    advantages = group_turn_advantages([[0.0], []], [1.0, -1.0], 2, gamma=0.5).values  # pool 0, 1, -1: mean 0
+    z_one = 1.0 / (math.sqrt(2 / 3 + 1e-8) + 1e-6)
+    assert advantages.tolist() == pytest.approx([0.5 * z_one, z_one, -z_one])

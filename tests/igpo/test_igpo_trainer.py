@@ -142,8 +142,8 @@ def _tool_script(text: str) -> str:
 
 def test_trl_tool_loop_turns_come_from_the_tool_mask(tmp_path, tiny_qwen2):
     data = lookup_context_questions(8, seed=2, conversational=True, two_hop_share=0.0)
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_completion_length=200), train_dataset=data,
-                          environment_factory=lambda: ContextSearchTools(top_k=1))
+    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_completion_length=200, max_turn_tokens=64),
+                          train_dataset=data, environment_factory=lambda: ContextSearchTools(top_k=1))
     stand_in = install(trainer, _tool_script)
     trainer.model.train()  # as in a training step: train-mode metrics
     inputs = [data[0]] * 4 + [data[1]] * 4

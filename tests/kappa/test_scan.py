@@ -154,3 +154,26 @@ def test_the_bounded_selection_reads_and_writes_the_cache(tmp_path):
     again = select_lowest_condition(model, num=2, cache=cache, progress=False)
     assert again.names == first.names
     assert all(again.kappas[name] == value for name, value in first.kappas.items())  # read back, not recomputed
+
+
+def _float64_matrix(seed: int, smallest: float = 1e-3) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    u, _ = torch.linalg.qr(torch.randn(8, 8, generator=generator, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(24, 8, generator=generator, dtype=torch.float64))
+    return (u * torch.logspace(0, math.log10(smallest), 8, dtype=torch.float64)) @ v.T
+
+
+def test_the_bound_of_float64_weights_is_certified_where_their_float32_copy_would_exceed_it():
+    """Seed 8: the float32-rounded matrix has a larger kappa than the float64 weights, and a bound computed on the
+    rounded copy (the old code) lies above the exact value; the bound from the weights themselves does not."""
+    from infopo.kappa.bounds import kappa_lower_bounds
+
+    weight = _float64_matrix(8)
+    values = torch.linalg.svdvals(weight)
+    exact = (values[0] / values[-1]).item()
+    assert kappa_lower_bounds([weight.float().double()])[0] > exact * (1 + 1e-7)  # the old route: not a bound
+    assert kappa_lower_bounds([weight])[0] <= exact * (1 + 1e-12)
+    for seed in range(40):  # and for any float64 weights
+        weight = _float64_matrix(seed, smallest=10 ** -(1 + seed % 5))
+        values = torch.linalg.svdvals(weight)
+        assert kappa_lower_bounds([weight])[0] <= (values[0] / values[-1]).item() * (1 + 1e-12), seed
