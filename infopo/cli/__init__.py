@@ -79,22 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"infopo: error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    from infopo.distributed import distributed_run
+    from infopo.distributed import distributed_run, exit_process
 
+    run = None
     try:
-        with distributed_run():  # the process group a command started ends on every path (infopo.distributed)
+        with distributed_run() as run:  # the process group a command started ends on every path (infopo.distributed)
             _command(command)(rest)
+        code = 0
     except InfopoConfigError as error:
         print(f"infopo {command}: error: {error}", file=sys.stderr)
-        return 2
+        code = 2
     except InfopoRunError as error:  # the cause's traceback goes to the log; the one-line reason is the last line
         close_progress_bars()
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"infopo {command}: error: {error}", file=sys.stderr)
-        return 1
+        code = 1
     except InfopoStopped as error:  # every rank stopped at the same step; one line, from the main process
         close_progress_bars()
         if os.environ.get("RANK", "0") == "0":
             print(f"infopo {command}: {error}", file=sys.stderr)
-        return EXIT_STOPPED
-    return 0
+        code = EXIT_STOPPED
+    if run is not None and run.ended_group:  # a rank of a multi-process run: no native teardown at exit
+        exit_process(code)
+    return code

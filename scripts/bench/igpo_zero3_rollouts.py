@@ -37,7 +37,7 @@ from igpo_zero3 import roll_out, zero3_rollout_trainer  # noqa: E402
 from zero_step import deepspeed_config  # noqa: E402
 
 from infopo.data.lookup import lookup_questions  # noqa: E402
-from infopo.distributed import distributed_run  # noqa: E402
+from infopo.distributed import distributed_run, exit_process  # noqa: E402
 from infopo.igpo.config import IGPOConfig  # noqa: E402
 from infopo.igpo.environment import Step, TagEnvironment  # noqa: E402
 from infopo.tiny import build_tiny_model, build_tokenizer  # noqa: E402
@@ -103,5 +103,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main()
+    if run.ended_group:
+        exit_process(0)

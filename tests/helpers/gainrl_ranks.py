@@ -11,7 +11,7 @@ from dataclasses import asdict
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer  # noqa: E402
-from infopo.distributed import distributed_run  # noqa: E402
+from infopo.distributed import distributed_run, exit_process  # noqa: E402
 from infopo.data.synthetic import arithmetic_prompts  # noqa: E402
 from infopo.rewards import answer_match  # noqa: E402
 
@@ -44,5 +44,7 @@ def main(model: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(sys.argv[1], sys.argv[2])
+    if run.ended_group:
+        exit_process(0)

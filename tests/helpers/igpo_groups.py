@@ -18,7 +18,7 @@ from infopo import IGPOConfig, IGPOTrainer
 from infopo.data.lookup import lookup_context_questions
 from infopo.igpo.environment import ContextSearchEnvironment
 from scripted_vllm import install
-from infopo.distributed import distributed_run
+from infopo.distributed import distributed_run, exit_process
 
 
 def script(text: str) -> str:
@@ -51,5 +51,7 @@ def main(model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(*sys.argv[1:3])
+    if run.ended_group:
+        exit_process(0)

@@ -28,7 +28,7 @@ from infopo.igpo.probe import answer_tokens
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.igpo.turns import probe_boundaries
 from zero_step import deepspeed_config
-from infopo.distributed import distributed_run
+from infopo.distributed import distributed_run, exit_process
 
 
 def zero3_rollout_trainer(engine, tokenizer, args: IGPOConfig, environment_factory) -> IGPOTrainer:
@@ -93,5 +93,7 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(*sys.argv[1:4])
+    if run.ended_group:
+        exit_process(0)

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from infopo.kappa import scan_condition_numbers
-from infopo.distributed import distributed_run
+from infopo.distributed import distributed_run, exit_process
 
 
 def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
@@ -40,5 +40,7 @@ def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(*sys.argv[1:5])
+    if run.ended_group:
+        exit_process(0)

@@ -18,7 +18,7 @@ from infopo.gainrl.scoring import hooked_module
 from infopo.gainrl.signals import angle_concentration
 from infopo.scoring import completion_logps, sample_completions
 from zero_step import deepspeed_config
-from infopo.distributed import distributed_run
+from infopo.distributed import distributed_run, exit_process
 
 TEXT = "what is 3 plus 4? the answer is 7."
 
@@ -51,5 +51,7 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(*sys.argv[1:4])
+    if run.ended_group:
+        exit_process(0)

@@ -14,7 +14,7 @@ import deepspeed
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from infopo.distributed import deepspeed_config_from_accelerate, distributed_run
+from infopo.distributed import deepspeed_config_from_accelerate, distributed_run, exit_process
 
 
 def deepspeed_config(accelerate_yaml: str, micro_batch: int, world_size: int) -> dict:
@@ -54,5 +54,7 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run():  # the process group ends on every path
+    with distributed_run() as run:  # the process group ends on every path
         main(*sys.argv[1:4])
+    if run.ended_group:
+        exit_process(0)
