@@ -1,7 +1,7 @@
 """Benchmark: KappaTune's selection (certified bounds, exact values near the cut) against peft's KappaTuneSelector,
 on three models, in one run.
 
-    python scripts/bench/kappa_scan.py [--rounds 3] [--models 111m 125m smollm2]
+    python scripts/bench/kappa_scan.py [--rounds 3] [--models 111m 125m smollm2] [--bounds_gram float32]
 
 Models: ``111m``, a random-init Qwen2 shape of 111M parameters (hidden 768, MLP 3072, 10 layers, 32k vocabulary);
 ``125m``, another random Qwen2 shape (hidden 768, MLP 2048, 12 layers); ``smollm2``, SmolLM2-135M-Instruct's real
@@ -23,6 +23,7 @@ from peft.helpers import KappaTuneSelector
 from transformers import AutoModelForCausalLM
 
 from infopo.kappa import scan_condition_numbers, select_by_condition, select_lowest_condition
+from infopo.kappa import bounds
 from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model
 
@@ -82,8 +83,9 @@ def bench(name: str, rounds: int) -> dict:
 
 def machine_report() -> list[str]:
     """What the ratio depends on: the CPU, its vector extension, the BLAS/LAPACK library and threads, and the speed
-    of the primitives each side spends its time in (peft: float32 SVDs; infopo: float32 GEMMs and matrix-vector
-    products for the bounds, a float64 Gram GEMM and symmetric eigensolver for the exact values near the cut)."""
+    of the primitives each side spends its time in (peft: float32 SVDs; infopo: a bfloat16 or float32 Gram GEMM and
+    vector-matrix products for the bounds, a float64 Gram GEMM and symmetric eigensolver for the exact values near the
+    cut)."""
     import platform
     import re
 
@@ -106,15 +108,18 @@ def machine_report() -> list[str]:
         return min(timed(function)[1] for _ in range(repeats))
 
     gemm32, gemm64 = best(lambda: a32 @ a32.T), best(lambda: a64 @ a64.T)
+    a16 = a32.bfloat16()
+    gemm16 = best(lambda: a16 @ a16.T)
     flops = 2 * 768 * 768 * 3072
     svd32 = best(lambda: torch.linalg.svdvals(a32))
     eigh64 = best(lambda: torch.linalg.eigvalsh(a64 @ a64.T))
-    lines.append(f"primitives on a 768 x 3072 matrix: float32 GEMM {flops / gemm32 / 1e9:.0f} GFLOP/s, float64 GEMM "
-                 f"{flops / gemm64 / 1e9:.0f} GFLOP/s; float32 svdvals (peft) {svd32 * 1e3:.0f} ms, float64 Gram + "
-                 f"eigvalsh (infopo's exact value) {eigh64 * 1e3:.0f} ms ({svd32 / eigh64:.1f}x)")
-    lines.append("the ratio grows with float32 SVD time against GEMM throughput: a LAPACK whose SVD is slow (or a "
-                 "CPU whose float64 GEMM is fast) favours infopo; each exact value costs one float64 Gram + eigh, "
-                 "each bound 32 float32 matrix-vector products")
+    lines.append(f"primitives on a 768 x 3072 matrix: GEMM float32 {flops / gemm32 / 1e9:.0f}, bfloat16 "
+                 f"{flops / gemm16 / 1e9:.0f}, float64 {flops / gemm64 / 1e9:.0f} GFLOP/s; float32 svdvals (peft) "
+                 f"{svd32 * 1e3:.0f} ms, float64 Gram + eigvalsh (infopo's exact value) {eigh64 * 1e3:.0f} ms "
+                 f"({svd32 / eigh64:.1f}x); the bounds' Gram matrices in {bounds.gram_dtype(a32.device)}")
+    lines.append("infopo's time: a Gram GEMM and 48 vector-matrix products per bound (every tensor), a float64 Gram + "
+                 "eigh per exact value (the tensors near the cut). The ratio grows with float32 SVD time against "
+                 "GEMM throughput; without fast bfloat16 (AVX512-BF16/AMX) the bounds' Gram is float32, ~1.4x slower")
     return lines
 
 
@@ -122,7 +127,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--bounds_gram", choices=["auto", "float32"], default="auto",
+                        help="float32: the bounds' Gram matrices in float32 whatever the CPU (as on one without fast "
+                             "bfloat16)")
     args = parser.parse_args()
+    if args.bounds_gram == "float32":
+        bounds.gram_dtype = lambda device: torch.float32
     for line in machine_report():
         print(line)
     print("| model | tensors | peft | infopo | ratio | exact scan | same as peft / as exact (top_p, num, threshold) "
