@@ -25,6 +25,7 @@ commands:
   did    `infopo did analyze ...` / `infopo did make-pairs ...`: offline DID analysis and optimal pairs
   kappa  `infopo kappa scan --model PATH`: condition numbers, KappaTune selection YAML, histogram
   gainrl `infopo gainrl score --model PATH --dataset D --out F`: GAIN-RL angle scores of the prompts
+  search `infopo search index --corpus F --output_dir D` / `infopo search serve --index D`: IGPO's retrieval
   tiny   build the tiny offline model and tokenizer, print its folder
 
 Models: a Hub id, a local folder, tiny:qwen2 | tiny:llama | tiny:llama-1m (built here) or smollm2:135m-instruct
@@ -44,6 +45,7 @@ COMMANDS = {
     "did": ("infopo.cli.did", "run_did"),
     "kappa": ("infopo.cli.kappa", "run_kappa"),
     "gainrl": ("infopo.cli.gainrl", "run_gainrl"),
+    "search": ("infopo.cli.search", "run_search"),
     "tiny": ("infopo.cli.tiny", "run_tiny"),
 }
 """Each command's module and its entry: a ``TrainingCommand`` (run by ``run_training``) or a function of argv. Only

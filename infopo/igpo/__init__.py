@@ -2,23 +2,27 @@
 
 - Pure functions: turn rewards, group normalisation and advantages (:mod:`infopo.igpo.rewards`), the packed probe
   and :func:`answer_tokens` (:mod:`infopo.igpo.probe`).
-- Environments (:mod:`infopo.igpo.environment`): the tag protocol (:class:`TagEnvironment`), BM25 search over a
-  corpus (:class:`SearchEnvironment`) or over each question's own documents (:class:`ContextSearchEnvironment`, and
-  :class:`ContextSearchTools` for TRL's tool loop).
+- Environments (:mod:`infopo.igpo.environment`): the tag protocol (:class:`TagEnvironment`), search through a
+  retriever (:class:`SearchEnvironment`, batched per turn by :func:`step_episodes`) or over each question's own
+  documents (:class:`ContextSearchEnvironment`, and :class:`ContextSearchTools` for TRL's tool loop).
+- Retrieval (:mod:`infopo.igpo.retrieval`): the :class:`Retriever` protocol, BM25 in memory or memory-mapped from an
+  index folder (:class:`BM25Retriever`, :func:`build_index`), a client for servers on Search-R1's protocol
+  (:class:`HttpRetriever`), and :func:`open_retriever`.
 - The trainer: :class:`IGPOTrainer` with :class:`IGPOConfig` (loaded on first access); the lookup-world task lives in
   :mod:`infopo.data.lookup`, the supervised warm start in :mod:`infopo.igpo.warm_start`.
 """
 
 from infopo.igpo.environment import (
-    BM25Index,
     ContextSearchEnvironment,
     ContextSearchTools,
     SearchEnvironment,
     Step,
     TagEnvironment,
     load_corpus,
+    step_episodes,
 )
 from infopo.igpo.probe import answer_tokens
+from infopo.igpo.retrieval import BM25Retriever, HttpRetriever, RetrievalError, Retriever, build_index, open_retriever
 from infopo.igpo.rewards import (
     TurnRewards,
     answer_f1,
@@ -36,17 +40,21 @@ from infopo.lazy import lazy_attributes
 _LAZY = {"IGPOConfig": "infopo.igpo.config", "IGPOTrainer": "infopo.igpo.trainer"}
 
 __all__ = [
-    "BM25Index",
+    "BM25Retriever",
     "ContextSearchEnvironment",
     "ContextSearchTools",
     "IGPOConfig",
     "IGPOTrainer",
+    "HttpRetriever",
+    "RetrievalError",
+    "Retriever",
     "SearchEnvironment",
     "Step",
     "TagEnvironment",
     "TurnRewards",
     "answer_f1",
     "answer_tokens",
+    "build_index",
     "discounted_turn_advantages",
     "exact_match",
     "extract_answer",
@@ -54,7 +62,9 @@ __all__ = [
     "info_gain_rewards",
     "load_corpus",
     "normalize_group_rewards",
+    "open_retriever",
     "probe_values",
+    "step_episodes",
     "token_advantages",
 ]
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -7,24 +7,24 @@ the model's turn and returns a :class:`Step` with the observation to append (Non
 :class:`SearchEnvironment`: the model searches with ``<search>query</search>`` and gets the top-k documents back
 as `` <information> doc . doc .</information>``; ``<answer>...</answer>`` ends the episode. An observation and each
 of its documents start with a space: for BPE tokenizers that is a token boundary, so the observation's tokens are
-the same whether it is tokenized alone (as the trainer does) or inside running text (as in demonstrations). Retrieval is BM25 (the ``bm25s``
-library). A search that raises or exceeds the time limit yields an error observation and the rollout goes on; the
-environment counts it (a hung search is abandoned to its thread; the next one gets a fresh worker). An observation
+the same whether it is tokenized alone (as the trainer does) or inside running text (as in demonstrations). Retrieval is any
+:class:`~infopo.igpo.retrieval.Retriever`: BM25 (the ``bm25s`` library) in memory or memory-mapped from an index
+folder, or a retrieval server over HTTP; one turn's searches of all rollouts go out as one batched call
+(:func:`step_episodes`). A search that raises or exceeds the time limit yields an error observation and the rollout
+goes on; the environment counts it (a hung search is abandoned to its thread; the next one gets a fresh worker). An observation
 longer than ``max_observation_chars`` is cut there (counted in ``truncations``).
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from pathlib import Path
-
-from datasets import Dataset
 
 from infopo.errors import InfopoConfigError
+from infopo.igpo.retrieval import BM25Retriever, RetrievalError, Retriever, iter_documents, open_retriever
 
 
 @dataclass(frozen=True)
@@ -62,53 +62,30 @@ class TagEnvironment:
 
 
 def load_corpus(corpus, text_column: str = "text") -> list[str]:
-    """Documents from a JSON-lines file, a ``datasets.Dataset`` or a list of strings; errors name the problem."""
-    if isinstance(corpus, (str, Path)):
-        path = Path(corpus)
-        if not path.is_file():
-            raise InfopoConfigError(f"corpus file not found: {path}")
-        try:
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        except json.JSONDecodeError as error:
-            raise InfopoConfigError(f"corpus {path} is not JSON lines: {error}") from error
-        if rows and text_column not in rows[0]:
-            raise InfopoConfigError(f"corpus {path} has no {text_column!r} field; its fields: {', '.join(rows[0])}")
-        documents = [row[text_column] for row in rows]
-    elif isinstance(corpus, Dataset):
-        if text_column not in corpus.column_names:
-            raise InfopoConfigError(f"corpus has no column {text_column!r}; its columns: {', '.join(corpus.column_names)}")
-        documents = list(corpus[text_column])
-    else:
-        documents = list(corpus)
-    documents = [doc for doc in documents if isinstance(doc, str) and doc.strip()]
+    """The documents of ``corpus`` (what :func:`~infopo.igpo.retrieval.iter_documents` reads) as a list; errors name
+    the problem."""
+    documents = list(iter_documents(corpus, text_column))
     if not documents:
         raise InfopoConfigError("the search corpus is empty")
     return documents
 
 
-class BM25Index:
-    """BM25 retrieval (the ``bm25s`` library) over a list of documents; built once, shared by every episode."""
-
-    def __init__(self, documents: list[str]):
-        import bm25s  # a dependency of infopo; imported here so that importing infopo stays light
-
-        self.documents = documents
-        self._bm25s = bm25s
-        self.retriever = bm25s.BM25()
-        self.retriever.index(bm25s.tokenize(documents, stopwords=None, show_progress=False), show_progress=False)
-
-    def search(self, query: str, k: int) -> list[str]:
-        """The top-``k`` documents for ``query``, best first."""
-        tokens = self._bm25s.tokenize([query], stopwords=None, show_progress=False)
-        indices, _ = self.retriever.retrieve(tokens, k=min(k, len(self.documents)), show_progress=False)
-        return [self.documents[i] for i in indices[0].tolist()]
+def _retriever_of(corpus, text_column: str, timeout_s: float = 30.0) -> Retriever:
+    if isinstance(corpus, Retriever):
+        return corpus
+    if isinstance(corpus, (list, tuple)):
+        return BM25Retriever.from_documents(load_corpus(corpus))
+    return open_retriever(corpus, text_column, timeout_s=timeout_s)
 
 
 class SearchEnvironment(TagEnvironment):
-    """Search by tags: ``<search>query</search>`` gets the top-k documents of a BM25 index, ``<answer>`` ends.
+    """Search by tags: ``<search>query</search>`` gets the top-k documents of a retriever, ``<answer>`` ends.
 
-    ``corpus`` is what :func:`load_corpus` reads, or a :class:`BM25Index` to share: :meth:`factory` builds the index
-    once and returns the ``environment_factory`` that makes one light episode object per rollout over it.
+    ``corpus``: a :class:`~infopo.igpo.retrieval.Retriever` to share, or anything
+    :func:`~infopo.igpo.retrieval.open_retriever` opens (an index folder, a corpus file or data set, a list of
+    documents, an ``http(s)://`` URL). :meth:`factory` opens it once and returns the ``environment_factory`` that
+    makes one light episode object per rollout over it; :func:`step_episodes` sends one turn's searches of all
+    episodes sharing a retriever as one batched call.
     """
 
     def __init__(
@@ -123,7 +100,7 @@ class SearchEnvironment(TagEnvironment):
         time_limit_s: float = 5.0,
         max_observation_chars: int = 4000,
     ):
-        self.index = corpus if isinstance(corpus, BM25Index) else BM25Index(load_corpus(corpus, text_column))
+        self.retriever = _retriever_of(corpus, text_column)
         self.top_k = top_k
         self.search_tags, self.information_tags, self.answer_tags = search_tags, information_tags, answer_tags
         self.stop_strings = (search_tags[1], answer_tags[1])
@@ -135,43 +112,93 @@ class SearchEnvironment(TagEnvironment):
 
     @classmethod
     def factory(cls, corpus, *, text_column: str = "text", **settings):
-        """An ``environment_factory``: every call returns a new episode over one shared index of ``corpus``."""
-        index = BM25Index(load_corpus(corpus, text_column))
-        return lambda: cls(index, **settings)
+        """An ``environment_factory``: every call returns a new episode over one shared retriever of ``corpus``."""
+        retriever = _retriever_of(corpus, text_column, settings.get("time_limit_s", 5.0))
+        return lambda: cls(retriever, **settings)
 
     def search(self, query: str) -> list[str]:
         """The top-k documents for ``query`` (best first)."""
-        return self.index.search(query, self.top_k)
+        return self.search_batch([query])[0]
+
+    def search_batch(self, queries: list[str]) -> list[list[str]]:
+        """The top-k documents of each query, in one retriever call."""
+        return self.retriever.retrieve(queries, self.top_k)
 
     def _tagged(self, tags: tuple[str, str], text: str) -> str | None:
         found = re.findall(re.escape(tags[0]) + r"(.*?)" + re.escape(tags[1]), text, flags=re.S)
         return found[-1].strip() if found else None
 
-    def step(self, text: str) -> Step:
+    def parse(self, text: str) -> Step | str:
+        """The turn's end (answered, or a format error) as a :class:`Step`, or the query it searches."""
         if self._tagged(self.answer_tags, text) is not None:
             return Step(None, done=True, answered=True)
         query = self._tagged(self.search_tags, text)
-        if query is None:
-            return Step(None, done=True, format_error=True)
-        self.searches += 1
-        open_tag, close_tag = self.information_tags
+        return Step(None, done=True, format_error=True) if query is None else query
+
+    def timed(self, function, argument):
+        """``function(argument)`` on the worker thread, within ``time_limit_s``; an error message if it raised or
+        ran out of time (a hung call keeps its thread: later calls get a fresh worker instead of queueing)."""
         try:
-            documents = self._pool.submit(self.search, query).result(timeout=self.time_limit_s)
+            return self._pool.submit(function, argument).result(timeout=self.time_limit_s)
         except FutureTimeout:
-            self.tool_errors += 1
-            # the hung call keeps its worker thread: later searches get a fresh one instead of queueing behind it
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = ThreadPoolExecutor(max_workers=1)
-            return Step(f" {open_tag} error: search timed out after {self.time_limit_s} s{close_tag}", False, tool_error=True)
+            return RetrievalError(f"search timed out after {self.time_limit_s} s")
         except Exception as error:  # a failing tool is an observation, not a crash
+            return error
+
+    def observe(self, result) -> Step:
+        """The observation of one search's result: its documents, or the error it raised (counted)."""
+        self.searches += 1
+        open_tag, close_tag = self.information_tags
+        if isinstance(result, BaseException):
             self.tool_errors += 1
-            return Step(f" {open_tag} error: {type(error).__name__}: {error}{close_tag}", False, tool_error=True)
-        body = "".join(f" {doc} ." for doc in documents)
+            message = str(result) if isinstance(result, RetrievalError) else f"{type(result).__name__}: {result}"
+            return Step(f" {open_tag} error: {message}{close_tag}", False, tool_error=True)
+        body = "".join(f" {doc} ." for doc in result)
         truncated = len(body) > self.max_observation_chars
         if truncated:
             self.truncations += 1
             body = body[: self.max_observation_chars] + " ..."
         return Step(f" {open_tag}{body}{close_tag}", done=False, truncated=truncated)
+
+    def step(self, text: str) -> Step:
+        parsed = self.parse(text)
+        return parsed if isinstance(parsed, Step) else self.observe(self.timed(self.search, parsed))
+
+
+def _batches_searches(episode) -> bool:
+    """Whether ``episode`` can join a batched search: a SearchEnvironment whose step and search are the library's."""
+    return (isinstance(episode, SearchEnvironment) and type(episode).step is SearchEnvironment.step
+            and type(episode).search is SearchEnvironment.search and "search" not in vars(episode))
+
+
+def step_episodes(episodes: list[TagEnvironment], texts: list[str]) -> list[Step]:
+    """``episode.step(text)`` for every live rollout of a turn, except that the searches of all
+    :class:`SearchEnvironment` episodes sharing one retriever go out as one batched ``retrieve`` call (within one
+    ``time_limit_s``; a failed call is an error observation for each of its searches). Any other environment (a
+    user's ``TagEnvironment``, a subclass with its own ``step`` or ``search``) steps alone, as before."""
+    steps: list[Step | None] = [None] * len(episodes)
+    batches: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for position, (episode, text) in enumerate(zip(episodes, texts, strict=True)):
+        if not _batches_searches(episode):
+            steps[position] = episode.step(text)
+            continue
+        parsed = episode.parse(text)
+        if isinstance(parsed, Step):
+            steps[position] = parsed
+        else:
+            batches[id(episode.retriever)].append((position, parsed))
+    for group in batches.values():
+        first = episodes[group[0][0]]
+        results = first.timed(first.search_batch, [query for _, query in group])
+        if isinstance(results, BaseException) or len(results) != len(group):
+            results = [results if isinstance(results, BaseException)
+                       else RetrievalError(f"the retriever answered {len(results)} lists for {len(group)} queries")
+                       ] * len(group)
+        for (position, _), result in zip(group, results, strict=True):
+            steps[position] = episodes[position].observe(result)
+    return steps
 
 
 class ContextSearchEnvironment(SearchEnvironment):
@@ -187,7 +214,7 @@ class ContextSearchEnvironment(SearchEnvironment):
         if self.documents_column not in row:
             raise InfopoConfigError(f"ContextSearchEnvironment needs a {self.documents_column!r} column; the row has "
                                     f"{', '.join(row)}")
-        self.index = BM25Index(load_corpus(list(row[self.documents_column])))
+        self.retriever = BM25Retriever.from_documents(load_corpus(list(row[self.documents_column])))
 
 
 class ContextSearchTools:
@@ -196,10 +223,10 @@ class ContextSearchTools:
 
     def __init__(self, top_k: int = 3):
         self.top_k = top_k
-        self.index: BM25Index | None = None
+        self.retriever: BM25Retriever | None = None
 
     def reset(self, **row) -> None:
-        self.index = BM25Index(load_corpus(list(row["documents"])))
+        self.retriever = BM25Retriever.from_documents(load_corpus(list(row["documents"])))
 
     def search(self, query: str) -> str:
         """Search this question's documents.
@@ -210,4 +237,4 @@ class ContextSearchTools:
         Returns:
             The best matching documents, one per line.
         """
-        return "\n".join(self.index.search(query, self.top_k))
+        return "\n".join(self.retriever.retrieve([query], self.top_k)[0])

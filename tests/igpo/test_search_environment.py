@@ -89,15 +89,15 @@ def test_a_hung_search_does_not_block_later_ones_and_huge_output_is_cut(monkeypa
 
 
 def test_corpus_errors_are_named(tmp_path):
-    with pytest.raises(InfopoConfigError, match="corpus file not found"):
+    with pytest.raises(InfopoConfigError, match="corpus not found: .*missing.jsonl"):
         load_corpus(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
-    bad.write_text("not json\n")
-    with pytest.raises(InfopoConfigError, match="not JSON lines"):
+    bad.write_text(json.dumps({"text": "fine"}) + "\nnot json\n")
+    with pytest.raises(InfopoConfigError, match="bad.jsonl line 2 is not JSON"):
         load_corpus(bad)
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text(json.dumps({"body": "x"}) + "\n")
-    with pytest.raises(InfopoConfigError, match="no 'text' field; its fields: body"):
+    with pytest.raises(InfopoConfigError, match="line 1 has no 'text' field; it has: body"):
         load_corpus(wrong)
     with pytest.raises(InfopoConfigError, match="corpus is empty"):
         SearchEnvironment(["", "  "])
