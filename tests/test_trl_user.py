@@ -249,7 +249,7 @@ def test_a_tag_environments_reset_string_joins_the_last_message(tmp_path, tiny_q
     inputs = [_questions()[i // 4] for i in range(4)]
     trainer._generate_and_score_completions(inputs)
     prompts = stand_in.calls[0]["prompts"]
-    assert all(f"What colour is thing 0? Context: the sky is red.<|im_end|>" in prompt for prompt in prompts)
+    assert all("What colour is thing 0? Context: the sky is red.<|im_end|>" in prompt for prompt in prompts)
     assert Lookup.made == 4
 
 

@@ -49,13 +49,23 @@ class IGPOConfig(InfopoGRPOConfig):
     )
     corpus: str = field(
         default="synthetic:lookup_corpus",
-        metadata={"help": "Search corpus of the default environment: a JSON-lines file, a synthetic:<task> data set "
-                          "(Python API: also a list of documents). Ignored with environment_factory, tools or "
-                          "rollout_func."},
+        metadata={"help": "Search corpus of the default environment: a folder from `infopo search index` (memory-mapped, "
+                          "shared by every process of a node), or a JSON-lines or parquet file, a data set folder or "
+                          "name, a synthetic:<task> data set (built in memory by every process; Python API: also a "
+                          "list of documents). Ignored with retriever_url, environment_factory, tools or rollout_func."},
     )
-    corpus_text_field: str = field(default="text", metadata={"help": "Field of the corpus that holds a document's text."})
+    corpus_text_field: str = field(default="text", metadata={"help": "Field of the corpus that holds a document's text "
+                                                                     "(with retriever_url: of the server's documents; "
+                                                                     "'text' reads Search-R1's 'contents')."})
+    retriever_url: str | None = field(
+        default=None, metadata={"help": "A retrieval server on Search-R1's protocol (POST {queries, topk, "
+                                        "return_scores}), e.g. http://127.0.0.1:8000/retrieve from `infopo search "
+                                        "serve`; overrides corpus. Checked once at start-up; a failed call during "
+                                        "training is an error observation (igpo/tool_error_frac)."})
     search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
-    search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call."})
+    search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call (one turn's "
+                                                                "batch of searches; with retriever_url also the "
+                                                                "HTTP timeout)."})
     greedy_eval_questions: int = field(
         default=0, metadata={"help": "Before and after training, answer this many questions of the evaluation split "
                                      "(eval_dataset; the command line loads the data set's test split) with greedy "
@@ -64,16 +74,31 @@ class IGPOConfig(InfopoGRPOConfig):
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
+    probe_token_budget: int = field(
+        default=16384, metadata={"help": "Padded tokens (rollouts x widest packed rollout, longest first) per packed "
+                                         "probe forward; a rollout longer than this is probed alone. Bounds the "
+                                         "probe's memory: its attention mask has up to budget x width entries."})
+    probe_context: str = field(
+        default="auto", metadata={"help": "How the probe's answer copy is built. 'authors' (the authors' code): "
+                                          "'<think>' after the boundary (unless the prompt opened one), then forcing "
+                                          "prefix + answer + '\\n</answer><|im_end|>' in one tokenization, the "
+                                          "answer's tokens by character offsets; 'plain': forcing prefix + answer. "
+                                          "'auto': 'authors' when the forcing prefix closes a think it does not "
+                                          "open (the authors' prefix), else 'plain'."})
 
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
         choices = {"info_gain_kind": ("prob", "log_prob"), "norm_mode": ("joint", "separate"),
                    "outcome_metric": ("f1", "exact_match"), "f1_words": ("set", "multiset"),
-                   "answer_extraction": ("authors", "last_in_final_turn")}
+                   "answer_extraction": ("authors", "last_in_final_turn"), "probe_context": ("auto", "authors", "plain")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_turns < 1 or self.max_turn_tokens < 1:
             raise ValueError("max_turns and max_turn_tokens must be at least 1")
+        if self.probe_token_budget < 1:
+            raise ValueError(f"probe_token_budget must be at least 1, got {self.probe_token_budget}")
+        if self.retriever_url is not None and not str(self.retriever_url).startswith(("http://", "https://")):
+            raise ValueError(f"retriever_url must start with http:// or https://, got {self.retriever_url!r}")
         if self.greedy_eval_questions < 0:
             raise ValueError(f"greedy_eval_questions must be >= 0, got {self.greedy_eval_questions}")

@@ -5,7 +5,8 @@ A retriever answers a batch: ``retrieve(queries, k) -> one list of k documents (
 searches of all live rollouts of a process go out as one call (:func:`infopo.igpo.environment.step_episodes`).
 
 - :class:`BM25Retriever`: the ``bm25s`` library. :func:`build_index` streams a corpus (JSON lines, parquet, a
-  ``datasets`` folder or name, ``synthetic:<task>``) into a folder (``infopo search index``); :meth:`BM25Retriever.load`
+  ``datasets`` folder or name, ``synthetic:<task>``: :func:`infopo.igpo.corpus.iter_documents`) into a folder
+  (``infopo search index``); :meth:`BM25Retriever.load`
   maps that folder's arrays and documents into memory read-only, so the page cache is shared by every process of a
   node and none rebuilds anything. A loaded index retrieves with bm25s's numba backend when numba is installed (the
   ``search`` extra), else numpy.
@@ -22,18 +23,19 @@ import json
 import logging
 import mmap
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from infopo.errors import InfopoConfigError
+from infopo.igpo.corpus import INDEX_META, iter_documents
 
 logger = logging.getLogger(__name__)
 
 INDEX_FORMAT = 1
-INDEX_META = "infopo_index.json"
 DOCUMENTS, OFFSETS = "documents.jsonl", "documents.offsets.npy"
 IN_MEMORY_WARNING = 100_000
 """Documents above which an in-memory build warns: each process builds its own index (measured on this 2-core
@@ -52,90 +54,6 @@ class Retriever(Protocol):
     """Anything with ``retrieve(queries, k) -> list[list[str]]``: the top-``k`` documents per query, best first."""
 
     def retrieve(self, queries: list[str], k: int) -> list[list[str]]: ...
-
-
-# ---- corpora ------------------------------------------------------------------------------------------------------
-
-
-def iter_documents(source, text_field: str = "text") -> Iterator[str]:
-    """The documents of ``source`` one at a time, never the whole corpus as one string.
-
-    ``source``: a JSON-lines file (one object per line, ``text_field`` holding its text), a ``.parquet`` file, a folder
-    written by ``datasets``' ``save_to_disk``, ``synthetic:<task>``, a data set name (its ``train`` split, streamed), a
-    ``datasets.Dataset`` or an iterable of strings. Empty documents are skipped. Errors name the file, line or field.
-    """
-    from datasets import Dataset
-
-    if isinstance(source, Dataset):
-        yield from _dataset_texts(source, text_field, "the corpus data set")
-        return
-    if not isinstance(source, (str, os.PathLike)):
-        yield from (doc for doc in source if isinstance(doc, str) and doc.strip())
-        return
-    text = str(source)
-    path = Path(text)
-    if text.startswith("synthetic:"):
-        from infopo.data import load_named_dataset
-
-        yield from _dataset_texts(load_named_dataset(text)["train"], text_field, text)
-    elif path.is_file() and path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        if text_field not in parquet.schema_arrow.names:
-            raise InfopoConfigError(f"corpus {path} has no {text_field!r} column; its columns: "
-                                    f"{', '.join(parquet.schema_arrow.names)}")
-        for batch in parquet.iter_batches(columns=[text_field], batch_size=8192):
-            yield from (doc for doc in batch.column(0).to_pylist() if isinstance(doc, str) and doc.strip())
-    elif path.is_file():
-        yield from _jsonl_texts(path, text_field)
-    elif path.is_dir():
-        from datasets import load_from_disk
-
-        if (path / INDEX_META).is_file():
-            raise InfopoConfigError(f"{path} is an infopo search index, not a corpus: pass it as the corpus to search")
-        try:
-            dataset = load_from_disk(str(path))
-        except FileNotFoundError as error:
-            raise InfopoConfigError(f"corpus folder {path} is neither a search index nor a data set saved with "
-                                    f"datasets' save_to_disk: {error}") from None
-        if hasattr(dataset, "keys"):
-            dataset = dataset["train"]
-        yield from _dataset_texts(dataset, text_field, str(path))
-    elif "/" in text and not text.startswith((".", "/")):
-        from datasets import load_dataset
-
-        yield from _dataset_texts(load_dataset(text, split="train", streaming=True), text_field, text)
-    else:
-        raise InfopoConfigError(f"corpus not found: {text} (a JSON-lines or parquet file, a data set folder or name, "
-                                "synthetic:<task>, or a folder from `infopo search index`)")
-
-
-def _jsonl_texts(path: Path, text_field: str) -> Iterator[str]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InfopoConfigError(f"corpus {path} line {number} is not JSON: {error}") from None
-            if not isinstance(row, dict) or text_field not in row:
-                fields = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                raise InfopoConfigError(f"corpus {path} line {number} has no {text_field!r} field; it has: {fields}")
-            if isinstance(row[text_field], str) and row[text_field].strip():
-                yield row[text_field]
-
-
-def _dataset_texts(dataset, text_field: str, name: str) -> Iterator[str]:
-    columns = dataset.column_names  # None for some streamed data sets: then checked on the first row
-    if columns is not None and text_field not in columns:
-        raise InfopoConfigError(f"corpus {name} has no column {text_field!r}; its columns: {', '.join(columns)}")
-    for row in dataset:
-        if text_field not in row:
-            raise InfopoConfigError(f"corpus {name} has no column {text_field!r}; its columns: {', '.join(row)}")
-        if isinstance(row[text_field], str) and row[text_field].strip():
-            yield row[text_field]
 
 
 # ---- documents on disk ----------------------------------------------------------------------------------------------
@@ -186,6 +104,23 @@ def _numba_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _cache_numba_compilation() -> None:
+    """Let numba keep bm25s's compiled retrieval functions on disk (numba's own cache: next to bm25s's sources when
+    writable, else the user's cache folder, or ``NUMBA_CACHE_DIR``), so only the first process of a machine compiles
+    them (measured here: 6.0 s compiling, 0.23 s from the cache). bm25s compiles without a cache; its functions are
+    found as the numba dispatchers of its two numba modules. Idempotent."""
+    from numba.core.registry import CPUDispatcher
+
+    import bm25s.numba.retrieve_utils
+    import bm25s.numba.selection
+
+    for module in (bm25s.numba.retrieve_utils, bm25s.numba.selection):
+        for function in vars(module).values():
+            if isinstance(function, CPUDispatcher) and not getattr(function, "_infopo_cached", False):
+                function.enable_caching()
+                function._infopo_cached = True
 
 
 def _tokenize_stream(documents: Iterable[str], on_document=None, chunk: int = 10_000):
@@ -271,14 +206,17 @@ def is_index_folder(path) -> bool:
 class BM25Retriever:
     """BM25 (bm25s) over a set of documents: :meth:`from_documents` builds it in memory (numpy backend: small corpora,
     where numba's compilation, about 7 s per process, would cost more than it saves), :meth:`load` maps an index
-    folder (numba backend when installed, compiled at load). ``retrieve`` scores the whole batch in one bm25s call,
-    serially (``n_threads=1``: safe to call from several threads, as the server does)."""
+    folder (numba backend when installed, compiled at load). ``retrieve`` scores the whole batch in one bm25s call, on
+    every CPU this process may use (numba backend; one call at a time, so several threads may call it, as the server
+    does)."""
 
     def __init__(self, model, documents: Sequence[str]):
         import bm25s.tokenization
 
         self.model, self.documents = model, documents
         self._tokenizer = bm25s.tokenization.Tokenizer(lower=True, splitter=TOKEN_PATTERN, stopwords=None)
+        self.threads = len(os.sched_getaffinity(0)) if model.backend == "numba" else 0
+        self._lock = threading.Lock()
 
     @classmethod
     def from_documents(cls, documents: Iterable[str]) -> BM25Retriever:
@@ -298,9 +236,11 @@ class BM25Retriever:
             raise InfopoConfigError(f"{folder} is a search index of format {meta.get('format')}, this infopo reads "
                                     f"format {INDEX_FORMAT}: rebuild it with `infopo search index`")
         backend = "numba" if _numba_available() else "numpy"
+        if backend == "numba":
+            _cache_numba_compilation()
         model = bm25s.BM25.load(folder, mmap=True, load_corpus=False, show_progress=False, backend=backend)
         retriever = cls(model, StoredDocuments(folder))
-        retriever.retrieve(["warm up"], 1)  # numba compiles on its first call (~7 s here): at start-up, not mid-turn
+        retriever.retrieve(["warm up"], 1)  # numba compiles (or reads its cache) on the first call: now, not mid-turn
         return retriever
 
     def retrieve(self, queries: list[str], k: int) -> list[list[str]]:
@@ -312,7 +252,8 @@ class BM25Retriever:
             return []
         k = min(k, len(self.documents))
         words = [self._tokenizer.splitter(query.lower()) for query in queries]
-        indices, scores = self.model.retrieve(words, k=k, show_progress=False, n_threads=1)  # serial: thread-safe
+        with self._lock:  # numba's parallel region is entered by one thread at a time
+            indices, scores = self.model.retrieve(words, k=k, show_progress=False, n_threads=self.threads)
         return [[(int(i), self.documents[int(i)], float(score)) for i, score in zip(row, row_scores, strict=True)]
                 for row, row_scores in zip(np.asarray(indices), np.asarray(scores), strict=True)]
 

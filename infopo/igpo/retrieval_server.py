@@ -59,7 +59,9 @@ def create_app(retriever: Retriever, *, default_topk: int = 3, max_queries: int 
         result = []
         for row in rows:
             documents = [{"id": str(number), "contents": text} for number, text, _ in row]
-            result.append([{"document": document, "score": score} for document, (_, _, score) in zip(documents, row)]
+            scores = [score for _, _, score in row]
+            result.append([{"document": document, "score": score} for document, score in zip(documents, scores,
+                                                                                              strict=True)]
                           if request.return_scores else documents)
         return {"result": result}
 

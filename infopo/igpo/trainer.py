@@ -30,21 +30,30 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 from contextlib import contextmanager, nullcontext
 
 import torch
 from accelerate.utils import gather_object
-from transformers import TrainerCallback
 
-from infopo.data import load_named_dataset
 from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
+from infopo.igpo.card import IGPOCardMixin
 from infopo.igpo.config import IGPOConfig
-from infopo.igpo.environment import SearchEnvironment, TagEnvironment
-from infopo.igpo.probe import answer_tokens, packed_answer_logps
-from infopo.igpo.report import format_greedy
+from infopo.igpo.environment import TagEnvironment, step_episodes
+from infopo.igpo.episodes import (
+    answer_aliases,
+    first_then,
+    search_environment_factory,
+    with_reset_observation,
+)
+from infopo.igpo.greedy import GreedyEvaluation, GreedyEvaluationMixin
+from infopo.igpo.probe import packed_answer_logps, packed_size, probe_chunks
+from infopo.igpo.probe_context import (
+    opens_think,
+    probe_answer_tokens,
+    resolve_probe_context,
+)
 from infopo.igpo.rewards import (
     answer_f1,
     exact_match,
@@ -56,45 +65,14 @@ from infopo.igpo.rewards import (
     token_advantages,
 )
 from infopo.igpo.turns import cut_at_stop, probe_boundaries, turn_spans
-from infopo.model_card import final_metrics, metric_table
 from infopo.papers import IGPO as IGPO_PAPER
 from infopo.trainers import InfopoGRPOTrainer, trainer_arguments
 
-PROBE_CHUNK = 16
-"""Rollouts per packed probe forward."""
+PROBE_TOKEN_BUDGET = 16384
+"""Padded tokens per packed probe forward when the config has no ``probe_token_budget``."""
 
 DEFAULT_ANSWER_TAGS = ("<answer>", "</answer>")
 """Where the final answer is read from in TRL's tool loop and in a user's rollouts."""
-
-
-def search_environment_factory(args):
-    """The ``environment_factory`` of an ``IGPOConfig`` without one: BM25 search over its ``corpus`` (a JSON-lines
-    file, ``synthetic:<task>``, or a list of documents), the index built once and shared by every episode."""
-    corpus = args.corpus
-    if isinstance(corpus, str) and corpus.startswith("synthetic:"):
-        corpus = load_named_dataset(corpus)["train"]
-    return SearchEnvironment.factory(corpus, text_column=args.corpus_text_field, top_k=args.search_top_k,
-                                     time_limit_s=args.search_time_limit_s,
-                                     max_observation_chars=args.max_observation_chars)
-
-
-class _GreedyEvaluation(TrainerCallback):
-    """``greedy_eval_questions``: greedy success on the evaluation split when training starts and when it ends."""
-
-    def __init__(self, trainer: "IGPOTrainer"):
-        self.trainer = trainer
-
-    def _evaluate(self, moment: str) -> None:
-        trainer = self.trainer
-        result = trainer.evaluate_greedily(trainer.eval_dataset, trainer.args.greedy_eval_questions)
-        trainer.greedy_results[moment] = result
-        return {f"igpo/greedy_{key}_{moment}": value for key, value in result.items() if key != "questions"}
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = self._evaluate("start")
-
-    def on_train_end(self, args, state, control, **kwargs):
-        state.log_history.append({**self.start, **self._evaluate("end"), "step": state.global_step})
 
 
 def finite_mean(values: list[torch.Tensor]) -> float:
@@ -103,36 +81,7 @@ def finite_mean(values: list[torch.Tensor]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
-def first_then(instance, factory):
-    """A factory whose first call returns ``instance`` (already made, to inspect it) and later calls ``factory()``."""
-    made = [instance]
-
-    def factory_once_more():
-        return made.pop() if made else factory()
-
-    return factory_once_more
-
-
-def with_reset_observation(prompt, observation, environment: str):
-    """``prompt`` with the string a ``TagEnvironment.reset`` returned appended to its last message, as TRL's tool loop
-    does with its environments' ``reset``; unchanged for None."""
-    if observation is None:
-        return prompt
-    if not isinstance(observation, str):
-        raise InfopoConfigError(f"{environment}.reset returned {type(observation).__name__}; return a string (added "
-                                "to the last message of the prompt) or None")
-    if isinstance(prompt, str):
-        return prompt + observation
-    return [*prompt[:-1], {**prompt[-1], "content": prompt[-1]["content"] + observation}]
-
-
-def answer_aliases(answer) -> list[str]:
-    """The acceptable answers of a row: a string, or a list of strings (the probe scores the first, as the authors'
-    code does; the outcome takes the best)."""
-    return [answer] if isinstance(answer, str) else [str(alias) for alias in answer]
-
-
-class IGPOTrainer(InfopoGRPOTrainer):
+class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
     """GRPO with IGPO rollouts and advantages; TRL's ``GRPOTrainer`` constructor, configured with ``IGPOConfig``.
 
     ``reward_funcs``: omitted, the outcome is F1 (or exact match) of the final answer; given, their weighted sum is the
@@ -156,10 +105,8 @@ class IGPOTrainer(InfopoGRPOTrainer):
         for split in ("train_dataset", "eval_dataset"):
             if arguments.get(split) is not None and hasattr(arguments[split], "column_names"):
                 self._check_answers(arguments[split], config.answer_column, split)
-        attention = (config.model_init_kwargs or {}).get("attn_implementation") or ""
-        if "flash" in str(attention):
-            raise InfopoConfigError("IGPO's packed probe needs a 4-D attention mask, which flash attention ignores: "
-                                    "use attn_implementation sdpa or eager")
+        resolve_probe_context(getattr(config, "probe_context", "auto"), config.answer_forcing_prefix)  # fail early
+        probe_chunks([], getattr(config, "probe_token_budget", PROBE_TOKEN_BUDGET))
         self._tag_factory = None
         factory = arguments.get("environment_factory")
         if isinstance(factory, dict):
@@ -180,7 +127,8 @@ class IGPOTrainer(InfopoGRPOTrainer):
             "a user's rollout_func" if arguments.get("rollout_func") not in (None, self._tag_rollout)
             else "TRL's multi-turn tool loop" if self._tag_factory is None
             else f"IGPO's tag loop over {type(self._tag_pool[0]).__name__} episodes"
-            + ("" if factory is not None else f" (corpus {config.corpus if isinstance(config.corpus, str) else 'in memory'})")
+            + ("" if factory is not None else f" (retriever {config.retriever_url})" if config.retriever_url
+               else f" (corpus {config.corpus if isinstance(config.corpus, str) else 'in memory'})")
         )
         self._user_rewards = bool(arguments.get("reward_funcs"))
         if not self._user_rewards:
@@ -203,66 +151,7 @@ class IGPOTrainer(InfopoGRPOTrainer):
             if self.eval_dataset is None:
                 raise InfopoConfigError("greedy_eval_questions needs an eval_dataset (the command line loads the data "
                                         "set's test split)")
-            self.add_callback(_GreedyEvaluation(self))
-
-    # ---- the model card -------------------------------------------------------------------------------------
-
-    def _user_reward_funcs(self) -> list:
-        return super()._user_reward_funcs() if self._user_rewards else []
-
-    def _recipe_extras(self) -> tuple[dict, list[str]]:
-        extras, notes = super()._recipe_extras()
-        if not extras.get("reward_funcs"):
-            extras.pop("reward_funcs", None)  # the built-in outcome
-        if not self._rollout_source.startswith("IGPO's tag loop over SearchEnvironment episodes (corpus "):
-            notes.append(f"The rollouts came from {self._rollout_source}, given in Python: a recipe cannot express it.")
-        return extras, notes
-
-    def _card_sections(self) -> list[tuple[str, str]]:
-        args, metrics = self.args, final_metrics(self.state.log_history)
-        lines = [
-            f"Rollouts: {self._rollout_source}; up to {args.max_turns} turns of up to {args.max_turn_tokens} tokens. "
-            f"Turn rewards: information gain of the probe ({args.info_gain_kind}, forcing prefix "
-            f"{args.answer_forcing_prefix!r}) x {args.gain_weight:g} on every turn but the last, outcome "
-            f"({'the reward functions' if self._user_rewards else args.outcome_metric}; format penalty "
-            f"{args.format_penalty:g}) x {args.outcome_weight:g} on the last; normalised {args.norm_mode} within each "
-            f"question's group of {self.num_generations}, discounted with gamma {args.gamma:g}.",
-        ]
-        if self.greedy_results:
-            lines += ["", *(f"- {line}" for line in format_greedy(self.greedy_results).splitlines())]
-        lines += ["", *metric_table(metrics, [key for key in metrics if key.startswith("igpo/")])]
-        return [*super()._card_sections(), ("Information-gain policy optimization (IGPO)", "\n".join(lines))]
-
-    def _quick_start(self, model_id: str) -> str:
-        """A search loop with the tag protocol on one of the training prompts."""
-        prompt = self._example_prompt or "who is the mayor of the capital of kodi?"
-        return "\n".join([
-            "import torch",
-            "from transformers import AutoModelForCausalLM, AutoTokenizer",
-            "from infopo.igpo import SearchEnvironment, extract_answer",
-            "",
-            f'model_id = "{model_id}"',
-            "tokenizer = AutoTokenizer.from_pretrained(model_id)",
-            "model = AutoModelForCausalLM.from_pretrained(model_id)",
-            'environment = SearchEnvironment(["kodi capital basu", "basu mayor ralo"])  # your documents',
-            f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
-            "if isinstance(prompt, str):",
-            '    context = tokenizer(prompt, return_tensors="pt")["input_ids"]',
-            "else:",
-            "    context = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors=\"pt\",",
-            '                                            return_dict=True)["input_ids"]',
-            f"for turn in range({self.args.max_turns}):",
-            f"    output = model.generate(context, max_new_tokens={self.args.max_turn_tokens}, "
-            "stop_strings=list(environment.stop_strings),",
-            "                            tokenizer=tokenizer, do_sample=False)",
-            "    text = tokenizer.decode(output[0, context.shape[1]:], skip_special_tokens=True)",
-            "    step = environment.step(text)  # a search gets its results back; an answer ends the episode",
-            "    if step.done:",
-            "        break",
-            '    observation = tokenizer(step.observation, add_special_tokens=False, return_tensors="pt")["input_ids"]',
-            "    context = torch.cat([output, observation], dim=1)",
-            "print(extract_answer(text))",
-        ])
+            self.add_callback(GreedyEvaluation(self))
 
     @staticmethod
     def _check_answers(dataset, column: str, split: str) -> None:
@@ -357,15 +246,17 @@ class IGPOTrainer(InfopoGRPOTrainer):
             turns, turn_logprobs = self._generate_turns([prompt_ids[i] + completions[i] for i in live], stops)
             if turn_logprobs is None:
                 logprobs = None
-            still_live = []
+            texts = []
             for position, (index, ids) in enumerate(zip(live, turns, strict=True)):
-                room = args.max_completion_length - len(completions[index])
-                ids = ids[:room]
+                ids = ids[: args.max_completion_length - len(completions[index])]
                 completions[index] += ids
                 masks[index] += [1] * len(ids)
                 if logprobs is not None:
                     logprobs[index] += turn_logprobs[position][: len(ids)]
-                step = episodes[index].step(tokenizer.decode(ids, skip_special_tokens=True))
+                texts.append(tokenizer.decode(ids, skip_special_tokens=True))
+            steps = step_episodes([episodes[index] for index in live], texts)  # one batched search per retriever
+            still_live = []
+            for index, step in zip(live, steps, strict=True):
                 tool_errors[index] += step.tool_error
                 truncations[index] += step.truncated
                 if step.done or turn == args.max_turns - 1:
@@ -418,32 +309,6 @@ class IGPOTrainer(InfopoGRPOTrainer):
         self._rollouts.update(prompt_ids=[list(p) for p in prompt_ids], completion_ids=[list(c) for c in completion_ids],
                               spans=spans, predictions=predictions)
 
-    @torch.no_grad()
-    def evaluate_greedily(self, dataset, count: int, batch: int = 64) -> dict[str, float]:
-        """Exact-match success, mean F1 and format errors of greedy tag-protocol rollouts on the first ``count``
-        questions of ``dataset`` (split over processes and summed)."""
-        rows = [dict(row) for row in dataset.select(range(min(count, len(dataset))))]
-        mine = rows[self.accelerator.process_index :: self.accelerator.num_processes]
-        chunks = math.ceil(len(rows) / self.accelerator.num_processes / batch)
-        totals = torch.zeros(4, dtype=torch.float64, device=self.accelerator.device)
-        was_training, self._greedy = self.model.training, True
-        self.model.eval()
-        try:
-            for index in range(chunks):  # every rank the same number of chunks: generation stays in step
-                self._inputs, self._rollouts = mine[index * batch : (index + 1) * batch], {}
-                result = self._tag_rollout([row["prompt"] for row in self._inputs], self)
-                self._record_rollouts(result["prompt_ids"], result["completion_ids"], result["env_mask"])
-                for prediction, row in zip(self._rollouts["predictions"], self._inputs, strict=True):
-                    aliases = answer_aliases(row[self.args.answer_column])
-                    f1 = answer_f1(prediction, aliases, words=self.args.f1_words)
-                    totals += torch.tensor([exact_match(prediction, aliases), f1, prediction is None, 1.0],
-                                           dtype=torch.float64, device=totals.device)
-        finally:
-            self._greedy = False
-            self.model.train(was_training)
-        success, f1, errors, count = self.accelerator.reduce(totals, reduction="sum").tolist()
-        return {"success": success / count, "f1": f1 / count, "format_error_frac": errors / count, "questions": count}
-
     # ---- rewards and advantages -----------------------------------------------------------------------------
 
     def _outcome(self, prediction: str | None, answer) -> float:
@@ -469,23 +334,28 @@ class IGPOTrainer(InfopoGRPOTrainer):
 
     def _probe(self, rows: list[int]) -> dict[int, torch.Tensor]:
         """v_0..v_{T-1} of the given local rollouts: the first alias of the row's answer after the forcing prefix, at
-        every probe boundary, from one packed forward per chunk of rollouts (no gradient)."""
-        rollouts, column = self._rollouts, self.args.answer_column
+        every probe boundary, from one packed forward per token budget of rollouts (no gradient), with an attention
+        kernel that honours the probe's mask; the answer copy as ``probe_context`` says (infopo.igpo.probe_context)."""
+        rollouts, column, prefix = self._rollouts, self.args.answer_column, self.args.answer_forcing_prefix
+        context = resolve_probe_context(getattr(self.args, "probe_context", "auto"), prefix)
+        budget = getattr(self.args, "probe_token_budget", PROBE_TOKEN_BUDGET)
         trajectories, boundaries, answers, prefix_lengths = [], [], [], []
         for index in rows:
             prompt = rollouts["prompt_ids"][index]
             trajectories.append(prompt + rollouts["completion_ids"][index])
             boundaries.append(probe_boundaries(len(prompt), rollouts["spans"][index]))
-            ids, first = answer_tokens(self._tokenizer, self.args.answer_forcing_prefix,
-                                       answer_aliases(self._inputs[index][column])[0])
+            think_open = context == "authors" and opens_think(self._tokenizer.decode(prompt[-8:]))
+            ids, first = probe_answer_tokens(self._tokenizer, prefix, answer_aliases(self._inputs[index][column])[0],
+                                             context, think_open)
             answers.append(ids)
             prefix_lengths.append(first)
         forwards = None
         if zero3_collectives_active(self.model):  # every rank runs as many probe forwards as the busiest
-            forwards = max_over_processes(math.ceil(len(rows) / PROBE_CHUNK))
+            sizes = [packed_size(*rollout) for rollout in zip(trajectories, boundaries, answers, strict=True)]
+            forwards = max_over_processes(len(probe_chunks(sizes, budget)))
         pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
         logps = packed_answer_logps(self.model, trajectories, boundaries, answers, prefix_lengths, pad,
-                                    chunk_size=PROBE_CHUNK, num_forwards=forwards)
+                                    num_forwards=forwards, token_budget=budget)
         return {index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
                 for index, values in zip(rows, logps, strict=True)}
 

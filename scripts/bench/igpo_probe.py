@@ -5,22 +5,36 @@
 Baseline (the official code's way, batched over the rollouts of a step): one padded forward per turn index, each
 over the prefix up to that turn's boundary plus the answer. infopo: one packed forward per chunk of rollouts with
 a 4-D mask (infopo.igpo.probe). Models: ``toy``, the tiny kit's Llama at hidden 128, 4 layers (about 1M parameters,
-as in the spec's measurements), and the real ``smollm2:135m-instruct`` (30 layers, vocabulary 49,152). Each rollout: a 20-token prompt, then per turn 10 assistant tokens and 15 observation tokens;
+as in the spec's measurements), and the real ``smollm2:135m-instruct`` (30 layers, vocabulary 49,152). Each
+rollout: a 20-token prompt, then per turn 10 assistant tokens and 15 observation tokens;
 the answer is a 2-token forcing prefix plus 4 tokens. Prints the largest difference between the two (must be below
 1e-4) and the median times and ratio per turn count.
+
+    python scripts/bench/igpo_probe.py --memory [--lengths 1024 2048 4096 8192] [--attention sdpa eager]
+
+``--memory``: the probe's peak memory against trajectory length, for one 4-turn rollout (boundaries after the prompt
+and after each of three observations, the prompt 1/8 of the trajectory, the turns evenly spaced; the answer 6
+tokens) in one forward (``token_budget`` above the packed length). Each point runs in a fresh process (no allocator
+state carried over): build the model, run one short probe (lazy allocations), then record the resident set
+(VmRSS), reset the kernel's high-water mark (``echo 5 > /proc/self/clear_refs``, Linux 4.0+) and run the probe;
+peak = VmHWM - VmRSS before, i.e. every byte the probe's forward had resident at its peak (activations, the packed
+(1, L', L') boolean mask, the additive float mask of eager, attention scores where the kernel materialises them).
+CPU, float32; on a GPU the same run reports ``torch.cuda.max_memory_allocated`` above the model's weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
-
 from transformers import AutoModelForCausalLM
 
-from infopo.igpo.probe import packed_answer_logps
+from infopo.igpo.probe import packed_answer_logps, packed_size
 from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model
 
@@ -59,19 +73,87 @@ def rollouts(turns: int, count: int, generator):
     return trajectories, boundaries, answers
 
 
+def load(name: str, attention: str = "sdpa"):
+    if name == "toy":
+        model = build_tiny_model("llama", seed=0, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                                 num_attention_heads=4, num_key_value_heads=4)
+        model.set_attn_implementation(attention)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(resolve_model(name), attn_implementation=attention)
+    return model.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rollouts", type=int, default=16)
     parser.add_argument("--models", nargs="+", default=["toy", "smollm2:135m-instruct"])
+    parser.add_argument("--memory", action="store_true", help="peak memory against trajectory length (see above)")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[1024, 2048, 4096, 8192])
+    parser.add_argument("--attention", nargs="+", default=["sdpa", "eager"])
+    parser.add_argument("--point", nargs=3, metavar=("MODEL", "ATTENTION", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.point:
+        print(json.dumps(memory_point(args.point[0], args.point[1], int(args.point[2]))))
+    elif args.memory:
+        memory_table(args)
+    else:
+        for name in args.models:
+            measure(name, load(name), args)
+
+
+def four_turn_rollout(length: int, generator):
+    """One trajectory of ``length`` tokens with 4 probe boundaries, and a 2 + 4-token answer."""
+    prompt = length // 8
+    boundaries = [prompt + turn * (length - prompt) // 4 for turn in range(4)]
+    trajectory = torch.randint(5, 500, (length,), generator=generator).tolist()
+    return [trajectory], [boundaries], [torch.randint(5, 500, (PREFIX + ANSWER,), generator=generator).tolist()]
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(key + ":"))
+
+
+def memory_point(name: str, attention: str, length: int) -> dict:
+    """Peak memory of one probe forward over a 4-turn rollout of ``length`` tokens (run in a fresh process)."""
+    torch.manual_seed(0)
+    model = load(name, attention).to("cuda" if torch.cuda.is_available() else "cpu")
+    generator = torch.Generator().manual_seed(0)
+    packed_answer_logps(model, *four_turn_rollout(64, generator), [PREFIX])  # lazy allocations out of the way
+    data = four_turn_rollout(length, generator)
+    packed = packed_size(data[0][0], data[1][0], data[2][0])
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        started = time.perf_counter()
+        packed_answer_logps(model, *data, [PREFIX], token_budget=packed)
+        torch.cuda.synchronize()
+        seconds, peak = time.perf_counter() - started, torch.cuda.max_memory_allocated() - base
+    else:
+        base = _status_kib("VmRSS")
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        started = time.perf_counter()
+        packed_answer_logps(model, *data, [PREFIX], token_budget=packed)
+        seconds, peak = time.perf_counter() - started, (_status_kib("VmHWM") - base) * 1024
+    return {"model": name, "attention": attention, "length": length, "packed": packed, "peak_mib": peak / 2**20,
+            "mask_mib": packed * packed / 2**20, "seconds": seconds,
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+
+def memory_table(args) -> None:
+    print("| model | attention | trajectory | packed | peak MiB | bool mask MiB | s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for name in args.models:
-        if name == "toy":
-            model = build_tiny_model("llama", seed=0, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-                                     num_attention_heads=4, num_key_value_heads=4)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(resolve_model(name))
-        measure(name, model.eval(), args)
+        for attention in args.attention:
+            for length in args.lengths:
+                command = [sys.executable, __file__, "--point", name, attention, str(length)]
+                result = subprocess.run(command, capture_output=True, text=True, check=True)
+                point = json.loads(result.stdout.strip().splitlines()[-1])
+                print(f"| {name} | {attention} | {length} | {point['packed']} | {point['peak_mib']:.0f} | "
+                      f"{point['mask_mib']:.0f} | {point['seconds']:.1f} |", flush=True)
 
 
 def measure(name: str, model, args) -> None:

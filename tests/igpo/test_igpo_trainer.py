@@ -84,6 +84,37 @@ def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
     assert any("igpo/info_gain" in entry and "igpo/probe_last" in entry for entry in logged)
 
 
+def test_a_retrieval_server_serves_the_tag_loop_and_its_failures_are_tool_errors(tmp_path, warm_model):
+    """retriever_url: one turn's searches of a process reach a real local server (Search-R1's protocol) as one
+    request; once the server is gone, the searches become error observations (igpo/tool_error_frac), no crash."""
+    from infopo.data.lookup import lookup_corpus
+    from infopo.igpo.retrieval import BM25Retriever
+    from infopo.igpo.retrieval_server import running_server
+
+    requests = []
+
+    class Counting(BM25Retriever):
+        def retrieve_scored(self, queries, k):
+            requests.append(len(queries))
+            return super().retrieve_scored(queries, k)
+
+    retriever = Counting.from_documents(lookup_corpus()["text"])
+    questions = lookup_questions(2, seed=5, two_hop_share=1.0)
+    batch = [questions[0]] * 4 + [questions[1]] * 4
+    with running_server(retriever) as url:
+        torch.manual_seed(0)
+        trainer = IGPOTrainer(model=warm_model, args=_config(tmp_path, retriever_url=url, search_time_limit_s=2.0),
+                              train_dataset=lookup_questions(16, seed=3))
+        assert requests == [1]  # the start-up check
+        trainer._generate_and_score_completions(batch)
+        assert sum(trainer._rollouts["tool_errors"]) == 0 and len(requests) >= 2
+        assert max(requests[1:]) > 1  # a turn's searches went out together
+        assert "retriever " + url in trainer._rollout_source
+    trainer._generate_and_score_completions(batch)  # the server is gone
+    errors = trainer._metrics["train" if trainer.model.training else "eval"]["igpo/tool_error_frac"][-1]
+    assert sum(trainer._rollouts["tool_errors"]) > 0 and errors > 0
+
+
 def test_gainrl_schedules_igpo_questions(tmp_path, warm_model):
     """GAIN-RL in IGPO: the sampler draws M questions per epoch, acc comes from IGPO's outcome reward."""
     config = _config(tmp_path, max_steps=4, gainrl_samples_per_epoch=4, gainrl_order="length")
@@ -206,7 +237,7 @@ def test_bad_input_is_refused_before_training(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="1 rows of train_dataset have an empty 'answer'"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path),
                     train_dataset=Dataset.from_dict({"prompt": ["q", "r"], "answer": ["a", " "]}))
-    with pytest.raises(InfopoConfigError, match="corpus file not found"):
+    with pytest.raises(InfopoConfigError, match="corpus not found: .*none.jsonl"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, corpus=str(tmp_path / "none.jsonl")),
                     train_dataset=lookup_questions(4))
     with pytest.raises(InfopoConfigError, match="tools= runs TRL's tool loop"):
