@@ -1,4 +1,5 @@
-"""Scoring and sampling completions with causal LMs, shared by the DID tools and trainer and by IGPO.
+"""Scoring and sampling completions with causal LMs, shared by the DID tools and trainer, IGPO's probe (the answer's
+tokens by character offsets) and GAIN-RL's answer log-prob signal.
 
 Prompts and completions come in TRL's two formats: strings (the completion is appended to the prompt text) or
 conversational message lists (the prompt gets the chat template with a generation prompt; the completion is the
@@ -12,6 +13,7 @@ import torch
 from trl.data_utils import common_prefix_length
 
 from infopo.distributed import zero3_collectives_active
+from infopo.errors import InfopoConfigError
 
 
 def encode_prompt(tokenizer, prompt) -> list[int]:
@@ -83,3 +85,59 @@ def sample_completions(model, prompt_ids: list[int], k: int, max_new_tokens: int
         synced_gpus=zero3_collectives_active(model),  # ZeRO-3 ranks keep stepping until every rank's samples end
     )
     return sequences, completion_mask(sequences[:, prompt.shape[1] :], eos_token_id)
+
+
+def answer_tokens(tokenizer, prefix: str, answer: str) -> tuple[list[int], int]:
+    """Token ids of ``prefix + answer`` in one tokenization, and the index of the first answer token.
+
+    The first answer token is the first token whose characters reach past the prefix (character offsets). A real BPE
+    merges a prefix's trailing space into the answer's first token (SmolLM2: ``" <answer> " + "Paris"`` is
+    ``[' <', 'answer', '>', ' Paris']`` while the prefix alone ends in ``' '``), so counting the prefix's own tokens
+    would drop answer tokens; a token that straddles the boundary is scored as the answer's. The authors' code finds
+    the answer tokens the same way (offsets overlapping the answer's characters). Raises when no token carries an
+    answer character (an empty answer): the probe would score nothing and report v = exp(0) = 1.
+    """
+    try:
+        encoded = tokenizer(prefix + answer, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:
+        raise InfopoConfigError("answer tokens are located by character offsets: that needs a fast tokenizer "
+                                f"({type(tokenizer).__name__} has no offset mapping)") from None
+    first = next((index for index, (start, end) in enumerate(encoded["offset_mapping"])
+                  if end > len(prefix) and end > start), None)
+    if first is None:
+        raise InfopoConfigError(f"the probe would score no answer token for answer {answer!r} after prefix "
+                                f"{prefix!r}: every ground-truth answer must have text")
+    return encoded["input_ids"], first
+
+@torch.no_grad()
+def answer_logprobs(model, tokenizer, prompts: list, answers: list[str], prefix: str = "", batch_size: int = 16):
+    """log pi(answer | prompt, prefix) of each row, teacher forced: (mean per answer token, sum, answer tokens).
+
+    The prompt is tokenized as TRL's trainers feed it (:func:`encode_prompt`: a chat template with its generation
+    prompt for conversational rows), then ``prefix + answer`` in one tokenization, the answer's tokens found by
+    character offsets (:func:`answer_tokens`; the tokens before them, the prefix's, are context). One right-padded
+    forward per ``batch_size`` rows. The mean is GAIN-RL's ``answer_logprob`` signal (higher: the policy is closer to
+    the answer); exp(sum) is the probability of writing exactly the answer there, the learnability prior's mean.
+    """
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    results = []
+    for start in range(0, len(prompts), batch_size):
+        rows = []
+        for prompt, answer in zip(prompts[start : start + batch_size], answers[start : start + batch_size], strict=True):
+            ids, first = answer_tokens(tokenizer, prefix, str(answer))
+            context = encode_prompt(tokenizer, prompt) + ids[:first]
+            rows.append((context, ids[first:]))
+        width = max(len(context) + len(answer) for context, answer in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (context, answer) in enumerate(rows):
+            input_ids[row, : len(context) + len(answer)] = torch.tensor(context + answer)
+            attention[row, : len(context) + len(answer)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+        logps = torch.log_softmax(logits, dim=-1).cpu()
+        for row, (context, answer) in enumerate(rows):
+            positions = torch.arange(len(context) - 1, len(context) + len(answer) - 1)
+            values = logps[row, positions, torch.tensor(answer)]
+            results.append((values.mean().item(), values.sum().item(), len(answer)))
+    return results

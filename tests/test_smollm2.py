@@ -123,6 +123,17 @@ def test_grpo_with_gainrl(tmp_path):
     assert "GAIN-RL data schedule" in (out / "README.md").read_text()
 
 
+@pytest.mark.parametrize("order", ["learnability", "answer_logprob"])
+def test_grpo_with_the_learnability_and_answer_logprob_orders(tmp_path, order):
+    out = tmp_path / order
+    args = ["grpo", "--config", str(RECIPES / "grpo_gainrl_tiny.yaml"), *SHORT, "--num_generations", "2",
+            "--gainrl_samples_per_epoch", "4", "--max_completion_length", "12", "--gainrl_order", order,
+            "--gainrl_answer_prefix", " the answer is ", "--output_dir", str(out)]
+    assert main(args) == 0
+    card = (out / "README.md").read_text()
+    assert ("Prompts drawn by learnability" if order == "learnability" else "Prompts ranked by answer_logprob") in card
+
+
 def test_igpo_on_the_protocol_prompt(tmp_path):
     out = tmp_path / "igpo"
     args = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), *SHORT, "--per_device_train_batch_size", "4",
@@ -139,6 +150,11 @@ def test_gainrl_score(tmp_path):
                  "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert len(result["scores"]) == 8 and -1 <= result["spearman_score_length"] <= 1
+    answer = tmp_path / "answer.json"
+    assert main(["gainrl", "score", "--model", MODEL, "--dataset", "synthetic:arithmetic_prompts", "--rows", "8",
+                 "--signal", "answer_logprob", "--answer_prefix", "The answer is ", "--out", str(answer)]) == 0
+    saved = json.loads(answer.read_text())
+    assert saved["signal"] == "answer_logprob" and all(total <= 0 for total in saved["totals"])
 
 
 def test_did_analyze_and_make_pairs(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ORDERS = ("angle", "length", "random")
+ORDERS = ("angle", "length", "random", "answer_logprob", "learnability")
+SIGNALS = ("angle", "answer_logprob", "length")
+"""What ``infopo gainrl score --signal`` writes, and the order each one ranks for."""
 TARGETS = ("fixed", "running")
 
 
@@ -25,11 +27,36 @@ class GainRLArguments:
                                         "come in rank order, unshuffled, as the authors' code draws them."}
     )
     gainrl_order: str = field(
-        default="angle", metadata={"help": "Ranking: 'angle' (score, highest first), 'length' (shortest first) or 'random'."}
+        default="angle", metadata={"help": "Ranking: 'angle' (score, highest first), 'answer_logprob' (the mean "
+                                           "log-prob of the row's answer after the prompt, highest first), 'length' "
+                                           "(shortest first) or 'random', each drawn by GAIN-RL's Gaussian over ranks; "
+                                           "or 'learnability': no ranking, each epoch draws the prompts of highest "
+                                           "predicted success variance under their success history "
+                                           "(infopo.gainrl.learnability)."}
     )
     gainrl_scores: str | None = field(
         default=None,
-        metadata={"help": "Score file from `infopo gainrl score`; without it the policy scores the prompts at start-up."},
+        metadata={"help": "Score file from `infopo gainrl score` of the order's signal (angle or answer_logprob; for "
+                          "learnability, answer_logprob: the prior); without it the policy scores the prompts at "
+                          "start-up (learnability: a uniform prior)."},
+    )
+    gainrl_answer_column: str = field(
+        default="answer", metadata={"help": "Column with each row's reference answer (gainrl_order answer_logprob)."}
+    )
+    gainrl_answer_prefix: str = field(
+        default="", metadata={"help": "Text between the prompt and the scored answer (answer_logprob), e.g. ' the "
+                                      "answer is ' where completions state it so."}
+    )
+    learnability_explore: float = field(
+        default=0.25, metadata={"help": "Share of each epoch's M prompts that goes to the least-tried prompts "
+                                        "(gainrl_order: learnability)."}
+    )
+    learnability_skip_floor: float = field(
+        default=0.1, metadata={"help": "A prompt predicted to give a zero-variance group is skipped with that "
+                                       "probability, at most 1 - this: its least chance per epoch to be drawn."}
+    )
+    learnability_prior_strength: float = field(
+        default=2.0, metadata={"help": "Pseudo-rollouts of the prior from answer_logprob scores (learnability)."}
     )
     gainrl_sigma: float | None = field(
         default=None, metadata={"help": "Width of the Gaussian over ranks, in ranks (default 0.13 * N)."}
@@ -87,5 +114,9 @@ class GainRLArguments:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
+        if not 0.0 <= self.learnability_explore <= 1.0 or not 0.0 <= self.learnability_skip_floor <= 1.0:
+            raise ValueError("learnability_explore and learnability_skip_floor must lie in [0, 1]")
+        if not self.learnability_prior_strength > 0:
+            raise ValueError(f"learnability_prior_strength must be > 0, got {self.learnability_prior_strength}")
         if self.gainrl_max_delta is not None and self.gainrl_max_delta < self.gainrl_min_delta:
             raise ValueError("gainrl_max_delta must be at least gainrl_min_delta")

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Sampler
 
 from infopo.errors import InfopoConfigError
+from infopo.gainrl.learnability import draw_learnable
 from infopo.gainrl.schedule import draw_epoch
 
 STATE_FILE = "gainrl_state.json"
@@ -25,7 +26,9 @@ STATE_FILE = "gainrl_state.json"
 @dataclass
 class GainRLState:
     """The schedule's state: the centre, the epoch in progress and that epoch's running sums (all processes'), and the
-    running accuracy target (``gainrl_target: running``; None before the first epoch ends)."""
+    running accuracy target (``gainrl_target: running``; None before the first epoch ends). ``gainrl_order:
+    learnability``: each prompt's successes and rollouts up to the epoch's start, those of the epoch in progress
+    (folded in when it ends), and what the epoch's draw decided (candidates skipped, mean predicted variance)."""
 
     mu: float
     samples_per_epoch: int = 0
@@ -37,6 +40,12 @@ class GainRLState:
     angle_count: int = 0
     rank_mean: float = 0.0
     target: float | None = None
+    successes: list[float] | None = None
+    trials: list[int] | None = None
+    pending_successes: list[float] | None = None
+    pending_trials: list[int] | None = None
+    skipped: int = 0
+    predicted_var: float = 0.0
 
     def save(self, folder: str | Path) -> None:
         path = Path(folder) / STATE_FILE
@@ -79,10 +88,14 @@ class GainRLSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.epoch)
         return draw_epoch(len(self.ranked), self.samples_per_epoch, self.state.mu, self.sigma, generator)
 
-    def __iter__(self):
+    def epoch_indices(self) -> list[int]:
+        """The data set indices of ``state.epoch``, in the order they are generated."""
         ranks = self.epoch_ranks()
         self.state.rank_mean = sum(ranks) / len(ranks)
-        indices = [self.ranked[rank] for rank in ranks]
+        return [self.ranked[rank] for rank in ranks]
+
+    def __iter__(self):
+        indices = self.epoch_indices()
         for start in range(0, len(indices), self.batch_size):
             chunk = indices[start : start + self.batch_size]
             for _ in range(self.repeat_count):
@@ -91,3 +104,27 @@ class GainRLSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.samples_per_epoch * self.mini_repeat_count * self.repeat_count
+
+
+class LearnabilitySampler(GainRLSampler):
+    """GAIN-RL's sampler with :func:`~infopo.gainrl.learnability.draw_learnable`'s draw: the M prompts of highest
+    predicted success variance under each prompt's Beta posterior (``prior``: its (a, b) before any rollout)."""
+
+    def __init__(self, prior: tuple[list[float], list[float]], group_size: int, explore: float, skip_floor: float,
+                 canonical: list[int] | None = None, **settings):
+        super().__init__(**settings)
+        self.prior, self.group_size, self.explore, self.skip_floor = prior, group_size, explore, skip_floor
+        self.canonical = canonical or list(range(len(prior[0])))
+
+    def epoch_indices(self) -> list[int]:
+        """A repeated prompt's rows share its first row's counts (``canonical``): one prompt, one success rate."""
+        state, canonical = self.state, self.canonical
+        successes = [state.successes[canonical[i]] for i in range(len(canonical))]
+        trials = [state.trials[canonical[i]] for i in range(len(canonical))]
+        a = [prior + done for prior, done in zip(self.prior[0], successes, strict=True)]
+        b = [prior + tried - done for prior, tried, done in zip(self.prior[1], trials, successes, strict=True)]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + state.epoch)
+        draw = draw_learnable(a, b, trials, self.samples_per_epoch, self.group_size, generator,
+                              explore=self.explore, skip_floor=self.skip_floor)
+        state.skipped, state.predicted_var = draw["skipped"], draw["predicted_var"]
+        return draw["indices"]

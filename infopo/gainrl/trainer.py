@@ -19,27 +19,31 @@ it) and is a no-op unless ``gainrl_samples_per_epoch`` is set. Then:
 from __future__ import annotations
 
 import json
+import math
 import random
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, gather_object
 from transformers import TrainerCallback
 from transformers.utils import logging
 
 from infopo.errors import InfopoConfigError
 from infopo.papers import GAIN_RL
-from infopo.gainrl.sampler import GainRLSampler, GainRLState
+from infopo.gainrl.learnability import prior_counts
+from infopo.gainrl.sampler import GainRLSampler, GainRLState, LearnabilitySampler
 from infopo.gainrl.schedule import running_target, update_center
 from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
 from infopo.gainrl.signals import angle_concentration
+from infopo.scoring import answer_logprobs
 
 logger = logging.get_logger(__name__)
 
 
-def load_scores(path: str, prompts: list) -> list[float]:
-    """Scores from an ``infopo gainrl score`` file, refused when it was made for other prompts."""
+def load_scores(path: str, prompts: list, signal: str = "angle") -> dict:
+    """An ``infopo gainrl score`` file (its ``scores`` and, for answer_logprob, ``totals``), refused when it was made
+    for other prompts or with another signal than ``signal`` (files without one are angle scores)."""
     file = Path(path)
     if not file.is_file():
         raise InfopoConfigError(f"gainrl_scores file not found: {file}")
@@ -48,11 +52,19 @@ def load_scores(path: str, prompts: list) -> list[float]:
         scores, fingerprint = saved["scores"], saved["fingerprint"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise InfopoConfigError(f"{file} is not a score file of `infopo gainrl score` ({error})") from None
+    if saved.get("signal", "angle") != signal:
+        raise InfopoConfigError(f"{file} holds {saved.get('signal', 'angle')} scores; this run needs {signal} scores "
+                                f"(`infopo gainrl score --signal {signal}`)")
     if len(scores) != len(prompts) or fingerprint != prompts_fingerprint(prompts):
         raise InfopoConfigError(f"{file} was scored on other prompts ({len(scores)} prompts, fingerprint "
                                 f"{fingerprint}) than this training set ({len(prompts)} prompts, fingerprint "
                                 f"{prompts_fingerprint(prompts)})")
-    return scores
+    return saved
+
+
+def prompt_key(prompt) -> str:
+    """A prompt's identity across processes: its JSON (text, or the messages)."""
+    return json.dumps(prompt, sort_keys=True, ensure_ascii=False)
 
 
 class GainRLCallback(TrainerCallback):
@@ -70,7 +82,11 @@ class GainRLCallback(TrainerCallback):
         metrics = trainer._metrics["train"]
         if angle_count:
             metrics["gainrl/angle"].append(angle_sum / angle_count)
-        metrics["gainrl/rank_mean"].append(schedule.rank_mean)
+        if args.gainrl_order == "learnability":
+            metrics["learnability/predicted_var"].append(schedule.predicted_var)
+            metrics["learnability/skipped"].append(schedule.skipped)
+        else:
+            metrics["gainrl/rank_mean"].append(schedule.rank_mean)
         if state.epoch is not None and state.epoch >= schedule.epoch + 1 - 1e-6:
             self._end_epoch(args, trainer, schedule, metrics)
         metrics["gainrl/mu"].append(schedule.mu)  # after an epoch's update: the last logged mu is the card's
@@ -79,6 +95,16 @@ class GainRLCallback(TrainerCallback):
     def _end_epoch(args, trainer, schedule: GainRLState, metrics) -> None:
         acc = schedule.success_sum / schedule.success_count if schedule.success_count else 0.0
         angle = schedule.angle_sum / schedule.angle_count if schedule.angle_count else 0.0
+        if args.gainrl_order == "learnability":  # the epoch's rollouts join the posterior; no centre to move
+            schedule.successes = [a + b for a, b in zip(schedule.successes, schedule.pending_successes, strict=True)]
+            schedule.trials = [a + b for a, b in zip(schedule.trials, schedule.pending_trials, strict=True)]
+            schedule.pending_successes = [0.0] * len(schedule.successes)
+            schedule.pending_trials = [0] * len(schedule.trials)
+            metrics["gainrl/acc"].append(acc)
+            schedule.epoch += 1
+            schedule.success_sum = schedule.angle_sum = 0.0
+            schedule.success_count = schedule.angle_count = 0
+            return
         if args.gainrl_target == "running":
             target = acc if schedule.target is None else schedule.target
             schedule.target = running_target(schedule.target, acc, args.gainrl_target_momentum)
@@ -123,6 +149,13 @@ class GainRLTrainerMixin:
         self.gainrl_ranked = self._gainrl_ranking()
         self.gainrl_state = GainRLState(mu=config.gainrl_mu, samples_per_epoch=config.gainrl_samples_per_epoch,
                                         generation_batch_size=config.generation_batch_size)
+        if config.gainrl_order == "learnability":
+            self._gainrl_prior = self._learnability_prior()
+            self.gainrl_state.successes, self.gainrl_state.pending_successes = [0.0] * n, [0.0] * n
+            self.gainrl_state.trials, self.gainrl_state.pending_trials = [0] * n, [0] * n
+            self._gainrl_index: dict[str, int] = {}  # a repeated prompt counts on its first row
+            self._gainrl_canonical = [self._gainrl_index.setdefault(prompt_key(prompt), index)
+                                      for index, prompt in enumerate(self.train_dataset["prompt"])]
         self._get_train_sampler()  # checks M against the generation batch now, not when training starts
         if config.max_steps <= 0 and config.gainrl_samples_per_epoch < n:
             logger.warning(
@@ -138,8 +171,43 @@ class GainRLTrainerMixin:
         self._gainrl_module.register_forward_pre_hook(self._gainrl_record_angle)
         self.add_callback(GainRLCallback(self))
 
+    def _gainrl_answer_scores(self, prompts: list) -> list[float]:
+        """Mean answer log-prob of every prompt under the policy (rank 0 scores, every rank gets its scores)."""
+        config = self.args
+        if config.gainrl_answer_column not in self.train_dataset.column_names:
+            raise InfopoConfigError(f"gainrl_order answer_logprob needs the answer column {config.gainrl_answer_column!r}; "
+                                    f"the training set has {', '.join(self.train_dataset.column_names)}")
+        if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+            raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score --signal "
+                                    "answer_logprob`) and pass gainrl_scores")
+        scores = [None]
+        if self.accelerator.is_main_process:
+            was_training = self.model.training
+            self.model.eval()
+            answers = [str(answer) for answer in self.train_dataset[config.gainrl_answer_column]]
+            scores = [[mean for mean, _, _ in answer_logprobs(self.model, self.processing_class, prompts, answers,
+                                                              prefix=config.gainrl_answer_prefix)]]
+            self.model.train(was_training)
+        return broadcast_object_list(scores, from_process=0)[0]
+
+    def _learnability_prior(self) -> tuple[list[float], list[float]]:
+        """Each prompt's Beta prior: from answer_logprob scores (mean exp of the answer's summed log-prob) when
+        ``gainrl_scores`` is given, else uniform."""
+        config, n = self.args, len(self.train_dataset)
+        means = None
+        if config.gainrl_scores is not None:
+            saved = load_scores(config.gainrl_scores, list(self.train_dataset["prompt"]), "answer_logprob")
+            means = [math.exp(total) for total in saved["totals"]]
+        return prior_counts(means, n, config.learnability_prior_strength)
+
     def _gainrl_ranking(self) -> list[int]:
         config, prompts = self.args, list(self.train_dataset["prompt"])
+        if config.gainrl_order == "learnability":
+            return list(range(len(prompts)))  # no ranking: the draw reads the posterior
+        if config.gainrl_order == "answer_logprob":
+            if config.gainrl_scores is not None:
+                return ranks_by_score(load_scores(config.gainrl_scores, prompts, "answer_logprob")["scores"])
+            return ranks_by_score(self._gainrl_answer_scores(prompts))
         if config.gainrl_order == "random":
             order = list(range(len(prompts)))
             random.Random(config.seed).shuffle(order)
@@ -148,7 +216,7 @@ class GainRLTrainerMixin:
             lengths = [len(prompt_token_masks(self.processing_class, prompt)[0]) for prompt in prompts]
             return sorted(range(len(prompts)), key=lengths.__getitem__)
         if config.gainrl_scores is not None:
-            return ranks_by_score(load_scores(config.gainrl_scores, prompts))
+            return ranks_by_score(load_scores(config.gainrl_scores, prompts)["scores"])
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
             raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score`) and pass gainrl_scores")
         ranking = [None]
@@ -167,10 +235,15 @@ class GainRLTrainerMixin:
         if self.gainrl_state is None:
             return super()._get_train_sampler(dataset)
         args = self.args
-        return GainRLSampler(self.gainrl_ranked, args.gainrl_samples_per_epoch, self.gainrl_sigma,
-                             self.gainrl_state, args.seed, mini_repeat_count=self.num_generations,
-                             batch_size=args.generation_batch_size // self.num_generations,
-                             repeat_count=self.num_iterations * args.steps_per_generation)
+        settings = dict(ranked=self.gainrl_ranked, samples_per_epoch=args.gainrl_samples_per_epoch,
+                        sigma=self.gainrl_sigma, state=self.gainrl_state, seed=args.seed,
+                        mini_repeat_count=self.num_generations,
+                        batch_size=args.generation_batch_size // self.num_generations,
+                        repeat_count=self.num_iterations * args.steps_per_generation)
+        if args.gainrl_order == "learnability":
+            return LearnabilitySampler(self._gainrl_prior, self.num_generations, args.learnability_explore,
+                                       args.learnability_skip_floor, canonical=self._gainrl_canonical, **settings)
+        return GainRLSampler(**settings)
 
     # ---- online angle ---------------------------------------------------------------------------------------
 
@@ -215,7 +288,22 @@ class GainRLTrainerMixin:
             finite = torch.isfinite(total)
             self.gainrl_state.success_sum += (total[finite] > self.args.gainrl_success_threshold).sum().item()
             self.gainrl_state.success_count += int(finite.sum().item())
+            if self.args.gainrl_order == "learnability":
+                self._observe_successes(inputs, total)
         return rewards_per_func
+
+    def _observe_successes(self, inputs, total: torch.Tensor) -> None:
+        """Each rollout's success into its prompt's pending counts. ``total`` is every process's rewards in process
+        order (TRL gathers them), so the prompts are gathered in the same order."""
+        keys = [prompt_key(row["prompt"]) for row in inputs]
+        if self.accelerator.num_processes > 1:
+            keys = gather_object(keys)
+        state = self.gainrl_state
+        for key, reward in zip(keys, total.tolist(), strict=True):
+            if math.isfinite(reward):
+                index = self._gainrl_index[key]
+                state.pending_successes[index] += float(reward > self.args.gainrl_success_threshold)
+                state.pending_trials[index] += 1
 
     # ---- checkpoints (InfopoCheckpointMixin's hooks) ---------------------------------------------------------
 
@@ -237,7 +325,17 @@ class GainRLTrainerMixin:
 
     def _card_sections(self) -> list[tuple[str, str]]:
         sections = super()._card_sections()
-        if self.gainrl_state is not None:
+        if self.gainrl_state is not None and self.args.gainrl_order == "learnability":
+            args, state = self.args, self.gainrl_state
+            prior = "answer log-prob scores" if args.gainrl_scores else "a uniform prior"
+            sections.append(("GAIN-RL data schedule", (
+                f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of highest "
+                f"predicted success variance E[p(1-p)] under a Beta posterior of each prompt's successes (from {prior}),"
+                f" {args.learnability_explore:g} of them the least-tried, a prompt predicted to give a zero-variance "
+                f"group skipped with that probability (at most {1 - args.learnability_skip_floor:g}). "
+                f"{sum(state.trials)} rollouts counted over {state.epoch} epochs."
+            )))
+        elif self.gainrl_state is not None:
             args = self.args
             sections.append(("GAIN-RL data schedule", (
                 f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "

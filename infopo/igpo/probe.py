@@ -18,30 +18,8 @@ from __future__ import annotations
 import torch
 
 from infopo.errors import InfopoConfigError
+from infopo.scoring import answer_tokens  # noqa: F401 (part of the probe's API: infopo.igpo.answer_tokens)
 from infopo.igpo.probe_attention import mask_honouring_attention
-
-
-def answer_tokens(tokenizer, prefix: str, answer: str) -> tuple[list[int], int]:
-    """Token ids of ``prefix + answer`` in one tokenization, and the index of the first answer token.
-
-    The first answer token is the first token whose characters reach past the prefix (character offsets). A real BPE
-    merges a prefix's trailing space into the answer's first token (SmolLM2: ``" <answer> " + "Paris"`` is
-    ``[' <', 'answer', '>', ' Paris']`` while the prefix alone ends in ``' '``), so counting the prefix's own tokens
-    would drop answer tokens; a token that straddles the boundary is scored as the answer's. The authors' code finds
-    the answer tokens the same way (offsets overlapping the answer's characters). Raises when no token carries an
-    answer character (an empty answer): the probe would score nothing and report v = exp(0) = 1.
-    """
-    try:
-        encoded = tokenizer(prefix + answer, add_special_tokens=False, return_offsets_mapping=True)
-    except NotImplementedError:
-        raise InfopoConfigError("IGPO's probe locates the answer by character offsets: it needs a fast tokenizer "
-                                f"({type(tokenizer).__name__} has no offset mapping)") from None
-    first = next((index for index, (start, end) in enumerate(encoded["offset_mapping"])
-                  if end > len(prefix) and end > start), None)
-    if first is None:
-        raise InfopoConfigError(f"the probe would score no answer token for answer {answer!r} after forcing prefix "
-                                f"{prefix!r}: every ground-truth answer must have text")
-    return encoded["input_ids"], first
 
 
 def pack_rollout(trajectory: list[int], boundaries: list[int], answer: list[int]):

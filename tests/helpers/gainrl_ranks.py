@@ -1,6 +1,8 @@
 """GRPO with GAIN-RL for two epochs, run by a test under torchrun or as one process; writes what this rank saw.
 
-usage: gainrl_ranks.py MODEL OUT_DIR  ->  OUT_DIR/rank{r}.json with the prompt ids per step and the final state.
+usage: gainrl_ranks.py MODEL OUT_DIR [ORDER]  ->  OUT_DIR/rank{r}.json with the prompt ids per step and the final state.
+ORDER: the gainrl_order (default: the angle schedule with every rollout a success; learnability: successes above
+0.05, so the posterior has something to count).
 """
 
 import json
@@ -17,15 +19,15 @@ from infopo.rewards import answer_match  # noqa: E402
 
 
 
-def main(model: str, out: str) -> None:
+def main(model: str, out: str, order: str = "angle") -> None:
     data = arithmetic_prompts(32, seed=0)
     data = data.add_column("row", list(range(len(data))))
     args = InfopoGRPOConfig(
         output_dir=os.path.join(out, "run"), per_device_train_batch_size=4, num_generations=4, max_completion_length=6,
         num_train_epochs=2, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, bf16=False,
         gradient_checkpointing=False, seed=0, disable_tqdm=True, gainrl_samples_per_epoch=8, gainrl_sigma=4.0,
-        gainrl_step=6.0, gainrl_success_threshold=-1.0,  # every rollout "succeeds": acc is 1 on every rank
-    )
+        gainrl_step=6.0, gainrl_success_threshold=-1.0 if order == "angle" else 0.05, gainrl_order=order,
+    )  # angle: every rollout "succeeds", acc is 1 on every rank
     trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=args, train_dataset=data)
     seen = []
     original = trainer._generate_and_score_completions
@@ -45,6 +47,6 @@ def main(model: str, out: str) -> None:
 
 if __name__ == "__main__":
     with distributed_run() as run:  # the process group ends on every path
-        main(sys.argv[1], sys.argv[2])
+        main(*sys.argv[1:4])
     if run.ended_group:
         exit_process(0)
