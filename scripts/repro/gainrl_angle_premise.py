@@ -12,9 +12,13 @@ difficulty (sums, differences and products of 1- to 3-digit numbers, several phr
   tokens, after the chat prompt and "The answer is", infopo's IGPO probe with one boundary).
 
 Reported: Spearman correlation of each predictor with accuracy (and of the angle score with length), with a
-bootstrap 95% interval over prompts.
+bootstrap 95% interval over prompts. With ``--epochs E`` > 1, E rounds of K samples per prompt (the model unchanged,
+fresh samples each round), and how well the learnability posterior (``infopo.gainrl.learnability``: uniform prior, or
+the answer log-prob prior) after rounds 1..e predicts which prompts give a zero-variance group (all K right or all K
+wrong) in round e + 1: a prompt is predicted zero-variance when its posterior P(zero variance) is above 0.5;
+precision and recall against what round e + 1 sampled.
 
-    python scripts/repro/gainrl_angle_premise.py [--prompts 512] [--samples 8] [--out docs/repro]
+    python scripts/repro/gainrl_angle_premise.py [--prompts 512] [--samples 8] [--epochs 3] [--out docs/repro]
 
 Forward passes and sampling only. Writes gainrl_angle_premise.json and .png. The outcome is whatever the run gives.
 """
@@ -23,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 from pathlib import Path
 
 import torch
 
+from infopo.gainrl.learnability import prior_counts, zero_variance_probability
 from infopo.gainrl.scoring import score_prompts, spearman
-from infopo.igpo.probe import answer_tokens, packed_answer_logps
 from infopo.rewards import answer_match
-from infopo.scoring import encode_prompt
+from infopo.scoring import answer_logprobs
 from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 PHRASINGS = ("What is {a} {word} {b}?", "Compute {a} {sign} {b}.", "Calculate {a} {word} {b}. Reply with the number.",
@@ -57,10 +62,11 @@ def arithmetic(count: int, seed: int) -> list[dict]:
 
 
 @torch.no_grad()
-def sampled_accuracy(model, tokenizer, rows, samples: int, max_new_tokens: int, batch: int = 32) -> list[float]:
+def sampled_accuracy(model, tokenizer, rows, samples: int, max_new_tokens: int, batch: int = 32,
+                     seed: int = 0) -> list[float]:
     tokenizer.padding_side = "left"
     accuracies = []
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         encoded = tokenizer.apply_chat_template([row["prompt"] for row in chunk], add_generation_prompt=True,
@@ -75,19 +81,23 @@ def sampled_accuracy(model, tokenizer, rows, samples: int, max_new_tokens: int, 
     return accuracies
 
 
-@torch.no_grad()
-def answer_logprob(model, tokenizer, rows) -> list[float]:
-    """Mean log-prob of the right answer's tokens after the chat prompt and "The answer is"."""
-    trajectories, boundaries, answers, firsts = [], [], [], []
-    for row in rows:
-        prompt = encode_prompt(tokenizer, row["prompt"])
-        ids, first = answer_tokens(tokenizer, "The answer is ", row["answer"])
-        trajectories.append(prompt)
-        boundaries.append([len(prompt)])
-        answers.append(ids)
-        firsts.append(first)
-    logps = packed_answer_logps(model, trajectories, boundaries, answers, firsts, tokenizer.pad_token_id)
-    return [values.mean().item() for values in logps]
+def zero_variance_prediction(rounds: list[list[float]], samples: int, answer_totals: list[float]) -> list[dict]:
+    """Precision and recall of 'P(zero variance) > 0.5 under the posterior after rounds 1..e' for round e + 1."""
+    results = []
+    for after in range(1, len(rounds)):
+        successes = [sum(round(r[i] * samples) for r in rounds[:after]) for i in range(len(rounds[0]))]
+        trials = samples * after
+        actual = {i for i, acc in enumerate(rounds[after]) if acc in (0.0, 1.0)}
+        for prior_name, means in (("uniform", None), ("answer log-prob", [math.exp(t) for t in answer_totals])):
+            a, b = prior_counts(means, len(successes), 2.0)
+            alphas = torch.tensor([x + s for x, s in zip(a, successes, strict=True)], dtype=torch.float64)
+            betas = torch.tensor([y + trials - s for y, s in zip(b, successes, strict=True)], dtype=torch.float64)
+            predicted = {i for i, p in enumerate(zero_variance_probability(alphas, betas, samples).tolist()) if p > 0.5}
+            hits = len(predicted & actual)
+            results.append({"after_rounds": after, "prior": prior_name, "predicted": len(predicted),
+                            "actual": len(actual), "base_rate": len(actual) / len(successes), "precision": hits / len(predicted) if predicted else float("nan"),
+                            "recall": hits / len(actual) if actual else float("nan")})
+    return results
 
 
 def bootstrap(x: list[float], y: list[float], rounds: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -121,6 +131,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=3, help="rounds of --samples samples per prompt")
     parser.add_argument("--out", default="docs/repro")
     args = parser.parse_args()
     model, tokenizer = load_smollm2()
@@ -128,17 +139,26 @@ def main() -> None:
     prompts = [row["prompt"] for row in rows]
     paper = score_prompts(model, tokenizer, prompts, inter_weight=1.0)
     official = score_prompts(model, tokenizer, prompts, inter_weight=8.0)
+    answer = answer_logprobs(model, tokenizer, prompts, [row["answer"] for row in rows], prefix="The answer is ")
     predictors = {"angle score (w 1)": paper["scores"], "angle score (w 8)": official["scores"],
                   "length (tokens)": [float(n) for n in paper["lengths"]],
-                  "answer log-prob": answer_logprob(model, tokenizer, rows)}
-    accuracy = sampled_accuracy(model, tokenizer, rows, args.samples, args.max_new_tokens)
+                  "answer log-prob": [mean for mean, _, _ in answer]}
+    rounds = [sampled_accuracy(model, tokenizer, rows, args.samples, args.max_new_tokens, seed=epoch)
+              for epoch in range(args.epochs)]
+    accuracy = rounds[0]
     report = {"model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)", "prompts": args.prompts,
               "samples": args.samples, "mean_accuracy": sum(accuracy) / len(accuracy),
               "accuracy_histogram": {f"{k}/{args.samples}": sum(round(a * args.samples) == k for a in accuracy)
                                      for k in range(args.samples + 1)},
               "spearman_with_accuracy": {name: {"rho": spearman(values, accuracy), "ci95": bootstrap(values, accuracy)}
                                          for name, values in predictors.items()},
-              "spearman_angle_length": spearman(paper["scores"], paper["lengths"])}
+              "spearman_angle_length": spearman(paper["scores"], paper["lengths"]),
+              "zero_variance_prediction": zero_variance_prediction(rounds, args.samples,
+                                                                    [total for _, total, _ in answer])}
+    for entry in report["zero_variance_prediction"]:
+        print(f"after {entry['after_rounds']} round(s), {entry['prior']} prior: precision {entry['precision']:.3f}, "
+              f"recall {entry['recall']:.3f} ({entry['predicted']} predicted, {entry['actual']} zero-variance, base "
+              f"rate {entry['base_rate']:.3f})")
     for name, value in report["spearman_with_accuracy"].items():
         print(f"Spearman({name}, accuracy) = {value['rho']:+.3f}  95% CI [{value['ci95'][0]:+.3f}, {value['ci95'][1]:+.3f}]")
     print(f"mean accuracy {report['mean_accuracy']:.3f}; Spearman(angle, length) = {report['spearman_angle_length']:+.3f}")
