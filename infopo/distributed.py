@@ -60,12 +60,13 @@ def max_over_processes(value: int) -> int:
     return int(tensor.item())
 
 
-def end_process_group(*, synchronize: bool) -> bool:
+def end_process_group(*, synchronize: bool, destroy=None) -> bool:
     """Tear down the default process group, if one is up; True when it spanned several processes.
 
     ``synchronize=True`` (a run that succeeded on this rank) first waits at a barrier, so no rank tears the group down
     while another still uses it; error paths pass ``synchronize=False``: the other ranks may never reach a barrier,
-    and this rank must exit at once (the launcher then stops them; see :func:`distributed_run`).
+    and this rank must exit at once (the launcher then stops them; see :func:`distributed_run`). ``destroy``: the
+    teardown to call (default ``torch.distributed.destroy_process_group``).
     """
     import sys
 
@@ -80,7 +81,7 @@ def end_process_group(*, synchronize: bool) -> bool:
         if synchronize and several:
             dist.barrier()
     finally:
-        dist.destroy_process_group()
+        (destroy or dist.destroy_process_group)()
     return several
 
 
@@ -91,22 +92,23 @@ class DistributedRun:
 
 
 @contextmanager
-def distributed_run():
+def distributed_run(destroy=None):
     """End the process group that the block starts or joins (``init_process_group``, ``deepspeed.init_distributed``,
     an ``Accelerator``), on success with a barrier first, on an exception without one. Yields a
     :class:`DistributedRun`; a process that ended a multi-process group should leave through :func:`exit_process`.
 
     On an exception this rank exits with the error; a rank waiting for it in a collective sees the closed connection
     (gloo) and fails too, or is stopped by ``torchrun``/``accelerate launch``, which terminate the other workers as soon
-    as one exits non-zero. No rank waits for a collective to time out.
+    as one exits non-zero. No rank waits for a collective to time out. ``destroy``: as for :func:`end_process_group`
+    (scripts pass ``torch.distributed.destroy_process_group`` to name the teardown where they start the group).
     """
     run = DistributedRun()
     try:
         yield run
     except BaseException:
-        run.ended_group = end_process_group(synchronize=False)
+        run.ended_group = end_process_group(synchronize=False, destroy=destroy)
         raise
-    run.ended_group = end_process_group(synchronize=True)
+    run.ended_group = end_process_group(synchronize=True, destroy=destroy)
 
 
 def exit_process(code: int):

@@ -103,7 +103,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run() as run:  # the process group ends on every path
+    with distributed_run(destroy=torch.distributed.destroy_process_group) as run:  # ends the group on every path
         main()
     if run.ended_group:
         exit_process(0)

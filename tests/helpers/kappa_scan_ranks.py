@@ -40,7 +40,7 @@ def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run() as run:  # the process group ends on every path
+    with distributed_run(destroy=torch.distributed.destroy_process_group) as run:  # ends the group on every path
         main(*sys.argv[1:5])
     if run.ended_group:
         exit_process(0)

@@ -54,7 +54,7 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    with distributed_run() as run:  # the process group ends on every path
+    with distributed_run(destroy=torch.distributed.destroy_process_group) as run:  # ends the group on every path
         main(*sys.argv[1:4])
     if run.ended_group:
         exit_process(0)
