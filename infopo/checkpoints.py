@@ -35,8 +35,10 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     root = Path(output_dir)
     if not root.is_dir():
         return None
-    found = sorted(((int(m.group(1)), path) for path in root.iterdir()
-                    if path.is_dir() and (m := _CHECKPOINT.match(path.name))), reverse=True)
+    found = sorted(
+        ((int(m.group(1)), path) for path in root.iterdir() if path.is_dir() and (m := _CHECKPOINT.match(path.name))),
+        reverse=True,
+    )
     for _, path in found:
         if is_complete(path):
             return path
@@ -75,8 +77,12 @@ class InfopoCheckpointMixin:
         if push:
             self._push_from_checkpoint(str(folder))
         if args.should_save:
-            rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
 
     def train(self, resume_from_checkpoint=None, *args, **kwargs):
         if resume_from_checkpoint not in (None, False):
@@ -87,8 +93,9 @@ class InfopoCheckpointMixin:
             else:
                 folder = Path(resume_from_checkpoint)
                 if not is_complete(folder):
-                    raise InfopoConfigError(f"{folder} is not a complete infopo checkpoint (no {MARKER}); "
-                                            "its save may not have finished")
+                    raise InfopoConfigError(
+                        f"{folder} is not a complete infopo checkpoint (no {MARKER}); its save may not have finished"
+                    )
             self._load_extra_state(folder)
             resume_from_checkpoint = str(folder)
         with StopSignals() as signals:  # SIGTERM/SIGUSR1: finish the step, save it complete, stop (infopo.preemption)

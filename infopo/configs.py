@@ -27,10 +27,21 @@ class RedactedPickle:
         return clone
 
 
-TRACKER_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet_ml", "tensorboard": "tensorboard",
-                    "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow", "neptune": "neptune",
-                    "codecarbon": "codecarbon", "clearml": "clearml", "dagshub": "dagshub", "dvclive": "dvclive",
-                    "swanlab": "swanlab", "flyte": "flytekit"}
+TRACKER_PACKAGES = {
+    "azure_ml": "azureml-core",
+    "comet_ml": "comet_ml",
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "trackio": "trackio",
+    "mlflow": "mlflow",
+    "neptune": "neptune",
+    "codecarbon": "codecarbon",
+    "clearml": "clearml",
+    "dagshub": "dagshub",
+    "dvclive": "dvclive",
+    "swanlab": "swanlab",
+    "flyte": "flytekit",
+}
 """The package each ``report_to`` tracker needs (what to pip install)."""
 
 
@@ -50,11 +61,15 @@ def check_trackers(report_to) -> None:
     available = set(get_available_reporting_integrations())
     for tracker in report_to:
         if tracker not in INTEGRATION_TO_CALLBACK and tracker not in ("all", "none"):
-            raise ValueError(f"report_to {tracker!r} is not a tracker transformers knows (one of "
-                             f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none); give several as a list")
+            raise ValueError(
+                f"report_to {tracker!r} is not a tracker transformers knows (one of "
+                f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none); give several as a list"
+            )
         if tracker not in available and tracker in TRACKER_PACKAGES:
-            raise ValueError(f"report_to {tracker!r} needs the package {TRACKER_PACKAGES[tracker]}: pip install "
-                             f"{TRACKER_PACKAGES[tracker]} (or report to another tracker, or none)")
+            raise ValueError(
+                f"report_to {tracker!r} needs the package {TRACKER_PACKAGES[tracker]}: pip install "
+                f"{TRACKER_PACKAGES[tracker]} (or report to another tracker, or none)"
+            )
 
 
 @dataclass

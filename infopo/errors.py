@@ -14,6 +14,7 @@ class InfopoRunError(RuntimeError):
     message names it, the step, and the checkpoint to resume from. The command line prints the cause's traceback to
     the log and this message as its last line, with exit status 1."""
 
+
 EXIT_STOPPED = 75
 """The command line's exit status for a run stopped by a signal with a complete checkpoint (``EX_TEMPFAIL``)."""
 

@@ -36,9 +36,18 @@ PROBE_TOKEN_BUDGET = 16384
 (a test keeps the two equal)."""
 CUDA_OVERHEAD_GB = 3.0
 """CUDA context, NCCL and DeepSpeed communication buffers per device (assumed)."""
-TRL_DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "gradient_checkpointing": True,
-                "max_length": 1024, "max_completion_length": 512, "use_vllm": False, "vllm_mode": "colocate",
-                "vllm_gpu_memory_utilization": 0.3, "lora_r": 16, "max_turns": 4}
+TRL_DEFAULTS = {
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "gradient_checkpointing": True,
+    "max_length": 1024,
+    "max_completion_length": 512,
+    "use_vllm": False,
+    "vllm_mode": "colocate",
+    "vllm_gpu_memory_utilization": 0.3,
+    "lora_r": 16,
+    "max_turns": 4,
+}
 """TRL 1.16's defaults of the fields the plan reads (``max_turns``: ``IGPOConfig``'s)."""
 DEFAULT_BETA = {"dpo": 0.1, "did-dpo": 0.1, "grpo": 0.0, "igpo": 0.0, "sft": 0.0}
 
@@ -62,8 +71,15 @@ class ModelShape:
     def matrices(self) -> dict[str, tuple[int, int]]:
         """(out, in) of the weight matrices of one decoder layer."""
         h, kv, inter = self.hidden, self.kv_dim, self.intermediate
-        return {"q_proj": (h, h), "k_proj": (kv, h), "v_proj": (kv, h), "o_proj": (h, h),
-                "gate_proj": (inter, h), "up_proj": (inter, h), "down_proj": (h, inter)}
+        return {
+            "q_proj": (h, h),
+            "k_proj": (kv, h),
+            "v_proj": (kv, h),
+            "o_proj": (h, h),
+            "gate_proj": (inter, h),
+            "up_proj": (inter, h),
+            "down_proj": (h, inter),
+        }
 
     def layer_parameters(self) -> int:
         """Matrices + q/k/v biases (Qwen2) + two RMSNorm weights."""
@@ -77,14 +93,20 @@ class ModelShape:
 
 QWEN25_7B = ModelShape(3584, 28, 18944, 152064, 28, 4, tied_embeddings=False)  # 7.62e9 parameters
 QWEN25_05B = ModelShape(896, 24, 4864, 151936, 14, 2, tied_embeddings=True)  # 0.49e9 parameters
-KNOWN_MODELS = {"Qwen/Qwen2.5-7B-Instruct": QWEN25_7B, "Qwen/Qwen2.5-7B": QWEN25_7B,
-                "Qwen/Qwen2.5-0.5B-Instruct": QWEN25_05B, "Qwen/Qwen2.5-0.5B": QWEN25_05B}
+KNOWN_MODELS = {
+    "Qwen/Qwen2.5-7B-Instruct": QWEN25_7B,
+    "Qwen/Qwen2.5-7B": QWEN25_7B,
+    "Qwen/Qwen2.5-0.5B-Instruct": QWEN25_05B,
+    "Qwen/Qwen2.5-0.5B": QWEN25_05B,
+}
 
 
 def model_shape(name: str) -> ModelShape:
     if name not in KNOWN_MODELS:
-        raise InfopoConfigError(f"memory plan: unknown model {name!r} (known: {', '.join(KNOWN_MODELS)}); add its "
-                                "shape to KNOWN_MODELS in infopo/memory_plan.py")
+        raise InfopoConfigError(
+            f"memory plan: unknown model {name!r} (known: {', '.join(KNOWN_MODELS)}); add its "
+            "shape to KNOWN_MODELS in infopo/memory_plan.py"
+        )
     return KNOWN_MODELS[name]
 
 
@@ -120,8 +142,11 @@ def zero_shares(parameters: int, trainable: int, num_gpus: int, stage: int, offl
     Stage 3 splits all three over the GPUs, stage 2 the gradients and Adam (weights whole on every GPU), stage 0
     (DDP) none; CPU offload (``zero3_offload.yaml``) moves weights and Adam off the GPU.
     """
-    shards = {"weights": num_gpus if stage == 3 else 1, "gradients": num_gpus if stage >= 2 else 1,
-              "adam": num_gpus if stage >= 1 else 1}
+    shards = {
+        "weights": num_gpus if stage == 3 else 1,
+        "gradients": num_gpus if stage >= 2 else 1,
+        "adam": num_gpus if stage >= 1 else 1,
+    }
     sizes = {"weights": BF16 * parameters, "gradients": BF16 * trainable, "adam": 3 * FP32 * trainable}
     return {name: 0.0 if offload and name != "gradients" else sizes[name] / shards[name] for name in sizes}
 
@@ -202,8 +227,9 @@ def accelerate_config_of(recipe: Path, recipe_text: str) -> Path:
     if not named:
         return REPO / "recipes" / "accelerate" / "zero3.yaml"
     places = [Path(recipe).resolve().parent.parent, Path.cwd(), REPO]
-    return next((place / named.group(1) for place in places if (place / named.group(1)).is_file()),
-                places[0] / named.group(1))
+    return next(
+        (place / named.group(1) for place in places if (place / named.group(1)).is_file()), places[0] / named.group(1)
+    )
 
 
 def zero_setup(accelerate: dict) -> tuple[int, bool, int]:
@@ -243,8 +269,15 @@ class Plan:
         return self.margin >= margin
 
 
-def memory_plan(fields: dict, command: str, gpu_gb: float, num_gpus: int, stage: int, offload: bool = False,
-                path: Path = Path("recipe")) -> Plan:
+def memory_plan(
+    fields: dict,
+    command: str,
+    gpu_gb: float,
+    num_gpus: int,
+    stage: int,
+    offload: bool = False,
+    path: Path = Path("recipe"),
+) -> Plan:
     """The plan of a recipe's ``fields`` (its YAML mapping) for ``command`` on ``num_gpus`` GPUs of ``gpu_gb``."""
     if "model_name_or_path" not in fields:
         raise InfopoConfigError(f"memory plan: {path}: model_name_or_path is missing")
@@ -261,23 +294,38 @@ def memory_plan(fields: dict, command: str, gpu_gb: float, num_gpus: int, stage:
     head_trainable = trainable_how == "full"
     shares = zero_shares(parameters, trainable, num_gpus, stage, offload)
     zero_name = f"ZeRO-{stage}" if stage else "DDP"
-    rows = [(f"weights ({parameters / 1e9:.2f}B params, bf16)", shares["weights"] / GB, f"{zero_name} share"),
-            (f"gradients ({trainable / 1e9:.3f}B trainable: {trainable_how})", shares["gradients"] / GB,
-             f"{zero_name} share"),
-            ("Adam states (fp32 master, m, v)", shares["adam"] / GB, f"{zero_name} share")]
+    rows = [
+        (f"weights ({parameters / 1e9:.2f}B params, bf16)", shares["weights"] / GB, f"{zero_name} share"),
+        (
+            f"gradients ({trainable / 1e9:.3f}B trainable: {trainable_how})",
+            shares["gradients"] / GB,
+            f"{zero_name} share",
+        ),
+        ("Adam states (fp32 master, m, v)", shares["adam"] / GB, f"{zero_name} share"),
+    ]
     beta = fields.get("beta", DEFAULT_BETA.get(command, 0.0))
     if command != "sft" and beta and not fields.get("use_peft") and fields.get("kappa_mode") != "lora":
-        rows.append((f"reference model (beta={beta})", BF16 * parameters / (num_gpus if stage == 3 else 1) / GB,
-                     f"{zero_name} share, bf16"))
+        rows.append(
+            (
+                f"reference model (beta={beta})",
+                BF16 * parameters / (num_gpus if stage == 3 else 1) / GB,
+                f"{zero_name} share, bf16",
+            )
+        )
     use_vllm = rl and fields.get("use_vllm", TRL_DEFAULTS["use_vllm"]) is True
     if use_vllm and fields.get("vllm_mode", TRL_DEFAULTS["vllm_mode"]) == "colocate":
         utilization = setting(fields, "vllm_gpu_memory_utilization", float, path)
         rows.append(("vLLM (colocate)", utilization * gpu_gb, f"{utilization} x {gpu_gb:g} GB"))
     gathered = gathered_weights_bytes(shape, stage, head_trainable) / GB
     if gathered:
-        rows.append(("gathered weights, fp32 LM-head gradient", gathered,
-                     ("LM head + 2 layers in bf16, " if stage == 3 else "") + ("head gradient fp32" if head_trainable
-                                                                               else "head frozen")))
+        rows.append(
+            (
+                "gathered weights, fp32 LM-head gradient",
+                gathered,
+                ("LM head + 2 layers in bf16, " if stage == 3 else "")
+                + ("head gradient fp32" if head_trainable else "head frozen"),
+            )
+        )
     rows.append(("CUDA context, NCCL, buffers", CUDA_OVERHEAD_GB, "assumed"))
     persistent = sum(gb for _, gb, _ in rows)
 
@@ -287,13 +335,24 @@ def memory_plan(fields: dict, command: str, gpu_gb: float, num_gpus: int, stage:
     logits_bf16 = logits_bytes(rows_per_pass, scored, shape.vocab) / GB
     logits_fp32 = logits_bytes(rows_per_pass, scored, shape.vocab, FP32) / GB
     tile = fused_head_tile_bytes(rows_per_pass * scored) / GB
-    rows += [(f"[step] layer-boundary states ({rows_per_pass} x {seq} tokens)", kept,
-              "mb x seq x hidden x 2 x layers" if checkpointing else "every layer's activations (no checkpointing)"),
-             ("[step] one layer's activations (recompute)", layer if checkpointing else 0.0,
-              "2 x mb x seq x (6 h + 2 kv + 4 inter) x 2"),
-             (f"[step] logits bf16 ({rows_per_pass} x {scored} x {shape.vocab})", logits_bf16,
-              f"as materialized; TRL's fused head: {tile:.2f} GB tile"),
-             ("[step] logits fp32 upcast (log-softmax)", logits_fp32, "mb x seq x vocab x 4")]
+    rows += [
+        (
+            f"[step] layer-boundary states ({rows_per_pass} x {seq} tokens)",
+            kept,
+            "mb x seq x hidden x 2 x layers" if checkpointing else "every layer's activations (no checkpointing)",
+        ),
+        (
+            "[step] one layer's activations (recompute)",
+            layer if checkpointing else 0.0,
+            "2 x mb x seq x (6 h + 2 kv + 4 inter) x 2",
+        ),
+        (
+            f"[step] logits bf16 ({rows_per_pass} x {scored} x {shape.vocab})",
+            logits_bf16,
+            f"as materialized; TRL's fused head: {tile:.2f} GB tile",
+        ),
+        ("[step] logits fp32 upcast (log-softmax)", logits_fp32, "mb x seq x vocab x 4"),
+    ]
     phases = {"step": kept + (layer if checkpointing else 0.0) + logits_bf16 + logits_fp32}
     if command == "igpo":
         width = seq + setting(fields, "max_turns", int, path) * ANSWER_COPY_TOKENS
@@ -322,9 +381,12 @@ def format_plan(plan: Plan, title: str) -> str:
     lines = [f"### {title}", "", "| term | GB | how |", "|---|---:|---|"]
     lines += [f"| {term} | {gb:.2f} | {how} |" for term, gb, how in plan.rows]
     largest = max(plan.phase_gb, key=plan.phase_gb.get)
-    lines += [f"| **held all step** | {plan.persistent_gb:.2f} | |",
-              f"| **peak** (held + largest phase: {largest}) | {plan.peak_gb:.2f} | of {plan.gpu_gb:g} GB |",
-              f"| **margin** | {plan.gpu_gb - plan.peak_gb:.2f} | {plan.margin:.1%} "
-              f"({'fits' if plan.fits() else 'does NOT fit'} with 10%) |",
-              "", f"Global batch (per device x accumulation x GPUs): {plan.global_batch}."]
+    lines += [
+        f"| **held all step** | {plan.persistent_gb:.2f} | |",
+        f"| **peak** (held + largest phase: {largest}) | {plan.peak_gb:.2f} | of {plan.gpu_gb:g} GB |",
+        f"| **margin** | {plan.gpu_gb - plan.peak_gb:.2f} | {plan.margin:.1%} "
+        f"({'fits' if plan.fits() else 'does NOT fit'} with 10%) |",
+        "",
+        f"Global batch (per device x accumulation x GPUs): {plan.global_batch}.",
+    ]
     return "\n".join(lines)

@@ -72,13 +72,15 @@ def metric_table(metrics: dict[str, float], keys=None) -> list[str]:
 
 def pipeline_quick_start(model_id: str, prompt) -> str:
     """Generation with transformers' pipeline on one of the training prompts (messages or text)."""
-    return "\n".join([
-        "from transformers import pipeline",
-        "",
-        f'generator = pipeline("text-generation", model="{model_id}")',
-        f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
-        "print(generator(prompt, max_new_tokens=64, return_full_text=False)[0][\"generated_text\"])",
-    ])
+    return "\n".join(
+        [
+            "from transformers import pipeline",
+            "",
+            f'generator = pipeline("text-generation", model="{model_id}")',
+            f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
+            'print(generator(prompt, max_new_tokens=64, return_full_text=False)[0]["generated_text"])',
+        ]
+    )
 
 
 def build_model_card(

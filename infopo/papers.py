@@ -33,8 +33,17 @@ IGPO = arxiv_paper(
 GAIN_RL = arxiv_paper(
     "wang2025angles",
     "Angles Don't Lie: Unlocking Training-Efficient RL Through the Model's Own Signals",
-    ["Qinsi Wang", "Jinghan Ke", "Hancheng Ye", "Yueqian Lin", "Yuzhe Fu", "Jianyi Zhang", "Kurt Keutzer",
-     "Chenfeng Xu", "Yiran Chen"],
+    [
+        "Qinsi Wang",
+        "Jinghan Ke",
+        "Hancheng Ye",
+        "Yueqian Lin",
+        "Yuzhe Fu",
+        "Jianyi Zhang",
+        "Kurt Keutzer",
+        "Chenfeng Xu",
+        "Yiran Chen",
+    ],
     "2506.02281",
 )
 

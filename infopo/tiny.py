@@ -35,7 +35,7 @@ CHAT_TEMPLATE = (
     "{%- if tools -%}"
     "{{ '<|im_start|>system\n' }}"
     "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\n\n' }}{%- endif -%}"
-    "{{ '# Tools\nCall a function as <tool_call>\n{\"name\": <name>, \"arguments\": <args>}\n</tool_call>\n<tools>' }}"
+    '{{ \'# Tools\nCall a function as <tool_call>\n{"name": <name>, "arguments": <args>}\n</tool_call>\n<tools>\' }}'
     "{%- for tool in tools -%}{{ '\n' }}{{ tool | tojson }}{%- endfor -%}"
     "{{ '\n</tools><|im_end|>\n' }}"
     "{%- endif -%}"
@@ -68,8 +68,13 @@ RESPONSE_TEMPLATE = {
     "defaults": {"role": "assistant"},
     "start_anchor": "<|im_start|>assistant\n",
     "fields": {
-        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True, "content": "json",
-                       "transform": {"type": "function", "function": "{content}"}},
+        "tool_calls": {
+            "open": "<tool_call>",
+            "close_pattern": r"</tool_call>\s*",
+            "repeats": True,
+            "content": "json",
+            "transform": {"type": "function", "function": "{content}"},
+        },
         "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
     },
 }
@@ -91,8 +96,16 @@ TINY_ARCHITECTURES = tuple(_CONFIG_CLASSES)
 TINY_PRESETS = {
     "qwen2": ("qwen2", {}),
     "llama": ("llama", {}),
-    "llama-1m": ("llama", {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
-                           "num_attention_heads": 4, "num_key_value_heads": 4}),
+    "llama-1m": (
+        "llama",
+        {
+            "hidden_size": 128,
+            "intermediate_size": 512,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+        },
+    ),
 }
 """Names ``tiny:<name>`` understands: an architecture and size overrides. ``llama-1m`` (1.1M parameters) is large
 enough to learn to copy names it never saw (the IGPO demo and reproduction)."""
@@ -108,7 +121,10 @@ def build_tokenizer() -> Qwen2Tokenizer:
     special = list(vocab.SPECIAL_TOKENS)
     scratch = Qwen2Tokenizer()._tokenizer  # Qwen2's normalizer and pre-tokenizer, to be trained on our corpus
     trainer = trainers.BpeTrainer(
-        vocab_size=4096, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=4096,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     scratch.train_from_iterator(vocab.training_corpus(), trainer=trainer)
     model = json.loads(scratch.to_str())["model"]
@@ -130,7 +146,12 @@ def build_tokenizer() -> Qwen2Tokenizer:
 def _token_ids() -> tuple[int, int, int, int]:
     """Vocabulary size and pad/eos/bos ids of :func:`build_tokenizer`, trained once per process for the configs."""
     tokenizer = build_tokenizer()
-    return len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(vocab.BOS_TOKEN)
+    return (
+        len(tokenizer),
+        tokenizer.pad_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.convert_tokens_to_ids(vocab.BOS_TOKEN),
+    )
 
 
 def tiny_config(arch: str = "qwen2", **overrides):
@@ -187,8 +208,9 @@ def tiny_folder(name: str) -> str:
     """The cached folder of ``tiny:<preset>``, built on first use (see :func:`infopo.models.resolve_model`)."""
     preset = name[len(TINY_PREFIX) :]
     if preset not in TINY_PRESETS:
-        raise InfopoConfigError(f"unknown tiny model {name!r}; choose one of "
-                                + ", ".join(TINY_PREFIX + known for known in TINY_PRESETS))
+        raise InfopoConfigError(
+            f"unknown tiny model {name!r}; choose one of " + ", ".join(TINY_PREFIX + known for known in TINY_PRESETS)
+        )
     arch, overrides = TINY_PRESETS[preset]
     target = cache_root() / "tiny" / f"{preset}-{fingerprint(arch, **overrides)}"
     return build_once(target, lambda staging: save_tiny(staging, arch=arch, **overrides))

@@ -21,11 +21,11 @@ from datasets import Dataset
 
 from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
 from infopo.configs import InfopoDPOConfig, InfopoGRPOConfig, InfopoSFTConfig, RedactedPickle, adopt_config
+from infopo.data.synthetic import synthetic_recipe
+from infopo.data.validation import degenerate_counts
 from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
-from infopo.data.synthetic import synthetic_recipe
-from infopo.data.validation import degenerate_counts
 from infopo.model_card import build_model_card, final_metrics, pipeline_quick_start
 from infopo.models import MODEL_PREFIXES, model_name_of, resolve_model
 from infopo.recipe import SECRET_FIELDS, minimal_recipe
@@ -123,11 +123,18 @@ class InfopoCardMixin:
         extras, notes = self._recipe_extras()
         if self._args_recipe is None:  # the config as the user set it (it is never changed: computed once)
             self._args_recipe = minimal_recipe(self.args)
-        recipe = {"model_name_or_path": self.base_model_name, **self._dataset_recipe, **extras, **self._args_recipe,
-                  **self._peft_recipe()}
+        recipe = {
+            "model_name_or_path": self.base_model_name,
+            **self._dataset_recipe,
+            **extras,
+            **self._args_recipe,
+            **self._peft_recipe(),
+        }
         if not self._dataset_recipe:
-            notes.append(f"The training data ({self.dataset_name}) was built in Python: add its dataset_name "
-                         "(a file, a Hub data set or synthetic:<task>) to rerun the recipe.")
+            notes.append(
+                f"The training data ({self.dataset_name}) was built in Python: add its dataset_name "
+                "(a file, a Hub data set or synthetic:<task>) to rerun the recipe."
+            )
         return {key: value for key, value in recipe.items() if value is not None}, notes
 
     def _peft_recipe(self) -> dict:
@@ -141,13 +148,22 @@ class InfopoCardMixin:
         if getattr(self.args, "kappa_enabled", False) and self.args.kappa_mode == "lora":
             return fields
         targets = config.target_modules
-        fields = {"use_peft": True, **fields,
-                  "lora_target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets}
+        fields = {
+            "use_peft": True,
+            **fields,
+            "lora_target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
+        }
         fields.update({name: True for name in ("use_rslora", "use_dora") if getattr(config, name, False)})
         return {key: value for key, value in fields.items() if value is not None}
 
-    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None,
-                          license: str | None = None, **kwargs):
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags=None,
+        license: str | None = None,
+        **kwargs,
+    ):
         """Write ``README.md`` into ``output_dir`` (main process). ``tags`` are merged with infopo's and the method's;
         ``license`` defaults to the base model's when infopo knows it (its tiny kit and SmolLM2: apache-2.0)."""
         if not self.is_world_process_zero():
@@ -204,17 +220,23 @@ def trainer_arguments(cls, args: tuple, kwargs: dict) -> dict:
     if isinstance(model, str):
         arguments["model"] = resolve_model(model)
     path = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "model")
-    config = adopt_config(arguments.get("args"), cls.config_class, f"{str(path).rstrip('/').split('/')[-1]}-{cls._name}")
+    config = adopt_config(
+        arguments.get("args"), cls.config_class, f"{str(path).rstrip('/').split('/')[-1]}-{cls._name}"
+    )
     if any(getattr(config, field, None) for field in SECRET_FIELDS) and not isinstance(config, RedactedPickle):
-        raise InfopoConfigError(f"{type(config).__name__} would write hub_token into training_args.bin of every saved "
-                                f"folder: pass {cls.config_class.__name__} (or TRL's own config class), or log in with "
-                                "`hf auth login` instead of setting hub_token")
+        raise InfopoConfigError(
+            f"{type(config).__name__} would write hub_token into training_args.bin of every saved "
+            f"folder: pass {cls.config_class.__name__} (or TRL's own config class), or log in with "
+            "`hf auth login` instead of setting hub_token"
+        )
     if getattr(config, "push_to_hub", False):
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:
-            raise InfopoConfigError("push_to_hub is on but the Hub is offline (HF_HUB_OFFLINE=1): set push_to_hub: "
-                                    "false (the model is saved in output_dir) or unset HF_HUB_OFFLINE")
+            raise InfopoConfigError(
+                "push_to_hub is on but the Hub is offline (HF_HUB_OFFLINE=1): set push_to_hub: "
+                "false (the model is saved in output_dir) or unset HF_HUB_OFFLINE"
+            )
     arguments["args"] = config
     return arguments
 
@@ -243,13 +265,14 @@ class DegenerateDataMixin:
                 raise InfopoConfigError(
                     f"train_dataset: all {len(dataset)} rows were dropped because the prompt alone fills max_length "
                     f"({getattr(self.args, 'max_length', None)}): nothing is left to train on; raise max_length or "
-                    "shorten the prompts (a chat template's default system prompt counts)")
+                    "shorten the prompts (a chat template's default system prompt counts)"
+                )
         messages = {
             "identical_pairs": "have chosen identical to rejected (no preference, zero gradient)",
             "empty_completions": "have an empty completion",
             "empty_prompts": "have an empty prompt",
             "rows_truncated_away": f"were dropped: the prompt alone fills max_length "
-                                   f"({getattr(self.args, 'max_length', None)}), nothing is left to train on",
+            f"({getattr(self.args, 'max_length', None)}), nothing is left to train on",
         }
         found = [f"{count} {messages[kind]}" for kind, count in counts.items() if count > 0]
         if found:
@@ -261,7 +284,14 @@ class DegenerateDataWarning(UserWarning):
     """Training rows that teach nothing (see :class:`DegenerateDataMixin`)."""
 
 
-class InfopoSFTTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.SFTTrainer):
+class InfopoSFTTrainer(
+    TrainerArgumentsMixin,
+    KappaTrainerMixin,
+    InfopoCardMixin,
+    DegenerateDataMixin,
+    InfopoCheckpointMixin,
+    trl.SFTTrainer,
+):
     """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "sft"
@@ -269,7 +299,14 @@ class InfopoSFTTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin
     _tag_names = ["trl", "sft", "infopo"]
 
 
-class InfopoDPOTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin, trl.DPOTrainer):
+class InfopoDPOTrainer(
+    TrainerArgumentsMixin,
+    KappaTrainerMixin,
+    InfopoCardMixin,
+    DegenerateDataMixin,
+    InfopoCheckpointMixin,
+    trl.DPOTrainer,
+):
     """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
 
     infopo_method = "dpo"
@@ -277,8 +314,15 @@ class InfopoDPOTrainer(TrainerArgumentsMixin, KappaTrainerMixin, InfopoCardMixin
     _tag_names = ["trl", "dpo", "infopo"]
 
 
-class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerMixin, InfopoCardMixin, DegenerateDataMixin, InfopoCheckpointMixin,
-                        trl.GRPOTrainer):
+class InfopoGRPOTrainer(
+    TrainerArgumentsMixin,
+    GainRLTrainerMixin,
+    KappaTrainerMixin,
+    InfopoCardMixin,
+    DegenerateDataMixin,
+    InfopoCheckpointMixin,
+    trl.GRPOTrainer,
+):
     """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields) and
     infopo's model card."""
 
@@ -288,8 +332,10 @@ class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerM
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.reward_funcs = [self._guarded(function, name)
-                             for function, name in zip(self.reward_funcs, self.reward_func_names, strict=True)]
+        self.reward_funcs = [
+            self._guarded(function, name)
+            for function, name in zip(self.reward_funcs, self.reward_func_names, strict=True)
+        ]
 
     def _guarded(self, function, name: str):
         """``function`` raising becomes an :class:`~infopo.errors.InfopoRunError` that names it, the step and the
@@ -299,12 +345,18 @@ class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerM
 
         def failure(error: Exception) -> InfopoRunError:
             checkpoint = last_complete_checkpoint(self.args.output_dir)
-            resume = (f"resume with resume_from_checkpoint: {checkpoint}" if checkpoint is not None else
-                      f"no complete checkpoint in {self.args.output_dir} to resume from")
-            return InfopoRunError(f"reward function {name!r} raised {type(error).__name__}: {error} at step "
-                                  f"{self.state.global_step}; {resume}")
+            resume = (
+                f"resume with resume_from_checkpoint: {checkpoint}"
+                if checkpoint is not None
+                else f"no complete checkpoint in {self.args.output_dir} to resume from"
+            )
+            return InfopoRunError(
+                f"reward function {name!r} raised {type(error).__name__}: {error} at step "
+                f"{self.state.global_step}; {resume}"
+            )
 
         if inspect.iscoroutinefunction(function):
+
             @functools.wraps(function)
             async def guarded_async(*args, **kwargs):
                 try:
@@ -331,9 +383,11 @@ class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerM
             if name is None:
                 function = inspect.unwrap(function)
                 qualified = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', function)}"
-                notes.append(f"The recipe needs your reward function `{qualified}`, which cannot be imported by name "
-                             "(a lambda, a closure, a method or a script's own function): put it in a module and add "
-                             "its dotted path to reward_funcs.")
+                notes.append(
+                    f"The recipe needs your reward function `{qualified}`, which cannot be imported by name "
+                    "(a lambda, a closure, a method or a script's own function): put it in a module and add "
+                    "its dotted path to reward_funcs."
+                )
         return extras, notes
 
     def _user_reward_funcs(self) -> list:
@@ -347,6 +401,8 @@ class InfopoGRPOTrainer(TrainerArgumentsMixin, GainRLTrainerMixin, KappaTrainerM
         infinite = torch.isinf(rewards).any(dim=0)
         if infinite.any():
             names = [self.reward_func_names[i] for i in infinite.nonzero().flatten().tolist()]
-            raise InfopoConfigError(f"reward function(s) {', '.join(names)} returned an infinite reward; return a "
-                                    "finite value, or None to leave a completion out of that function's reward")
+            raise InfopoConfigError(
+                f"reward function(s) {', '.join(names)} returned an infinite reward; return a "
+                "finite value, or None to leave a completion out of that function's reward"
+            )
         return rewards

@@ -15,22 +15,96 @@ ROLES = ("system", "user", "assistant", "tool")
 PUNCTUATION = (".", ",", "?", "!", ":", "=", "+", "-", "*")
 WORDS = (
     # arithmetic tasks
-    "what", "is", "plus", "minus", "times", "the", "answer", "compute", "question", "reverse", "so", "i", "think", "not",
-    "sure", "maybe", "result", "of", "and", "a", "an", "number", "yes", "no", "correct", "wrong",
+    "what",
+    "is",
+    "plus",
+    "minus",
+    "times",
+    "the",
+    "answer",
+    "compute",
+    "question",
+    "reverse",
+    "so",
+    "i",
+    "think",
+    "not",
+    "sure",
+    "maybe",
+    "result",
+    "of",
+    "and",
+    "a",
+    "an",
+    "number",
+    "yes",
+    "no",
+    "correct",
+    "wrong",
     # general words kept for later tasks (entities, search, reasoning)
-    "who", "where", "which", "when", "city", "country", "capital", "river", "mountain", "lives", "in", "born",
-    "search", "find", "information", "about", "found", "nothing", "done", "step", "first", "then", "next",
-    "because", "it", "to", "from", "with", "for", "on", "at", "by", "this", "that", "are", "was", "be",
-    "red", "green", "blue", "yellow", "black", "white", "cat", "dog", "bird", "fish", "tree", "house",
+    "who",
+    "where",
+    "which",
+    "when",
+    "city",
+    "country",
+    "capital",
+    "river",
+    "mountain",
+    "lives",
+    "in",
+    "born",
+    "search",
+    "find",
+    "information",
+    "about",
+    "found",
+    "nothing",
+    "done",
+    "step",
+    "first",
+    "then",
+    "next",
+    "because",
+    "it",
+    "to",
+    "from",
+    "with",
+    "for",
+    "on",
+    "at",
+    "by",
+    "this",
+    "that",
+    "are",
+    "was",
+    "be",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "black",
+    "white",
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "tree",
+    "house",
     # lookup world (infopo.data.lookup): relations and tags; names are spelled from the syllables below
-    "leader", "mayor", "whose",
+    "leader",
+    "mayor",
+    "whose",
     # tool calls (the chat template's <tool_call> JSON)
-    "name", "arguments", "query", "tools", "function",
+    "name",
+    "arguments",
+    "query",
+    "tools",
+    "function",
 )
 SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")
 """The consonant-vowel syllables lookup-world names are made of; the tokenizer is trained on them, so any name,
 seen or not, tokenizes into a few syllable-sized pieces."""
-
 
 
 SYLLABLE_REPEATS = 64
@@ -44,6 +118,8 @@ def training_corpus() -> list[str]:
     # <...> form keeps merges from crossing syllable boundaries.
     lines += [" ".join(SYLLABLES), "".join(f"<{syllable}>" for syllable in SYLLABLES)] * SYLLABLE_REPEATS
     lines.append("<search> </search> <information> </information> <answer> </answer>")
-    lines.append('<tool_call>\n{"name": "search", "arguments": {"query": "x"}}\n</tool_call> <tool_response> </tool_response>')
+    lines.append(
+        '<tool_call>\n{"name": "search", "arguments": {"query": "x"}}\n</tool_call> <tool_response> </tool_response>'
+    )
     lines.append(" ".join(PUNCTUATION) + " 0123456789\n")
     return lines

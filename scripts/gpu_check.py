@@ -23,29 +23,115 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
-SHAPE = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-             num_key_value_heads=2, vocab_size=151936, max_position_embeddings=2048, tie_word_embeddings=True)
-COMMON = ["--max_steps", "3", "--num_train_epochs", "1", "--logging_steps", "1", "--save_strategy", "no",
-          "--eval_strategy", "no", "--report_to", "none", "--per_device_train_batch_size", "4",
-          "--gradient_accumulation_steps", "1", "--use_cpu", "false", "--bf16", "true", "--synthetic_rows", "64"]
+SHAPE = dict(
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    vocab_size=151936,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
+)
+COMMON = [
+    "--max_steps",
+    "3",
+    "--num_train_epochs",
+    "1",
+    "--logging_steps",
+    "1",
+    "--save_strategy",
+    "no",
+    "--eval_strategy",
+    "no",
+    "--report_to",
+    "none",
+    "--per_device_train_batch_size",
+    "4",
+    "--gradient_accumulation_steps",
+    "1",
+    "--use_cpu",
+    "false",
+    "--bf16",
+    "true",
+    "--synthetic_rows",
+    "64",
+]
 RUNS = [
     ("sft", "sft_qwen2.5-7b.yaml", "zero3", ["--dataset_name", "synthetic:arithmetic_sft", "--kappa_cache", "KAPPA"]),
     ("dpo", "dpo_qwen2.5-7b.yaml", "zero3", ["--dataset_name", "synthetic:arithmetic_preference"]),
-    ("did-dpo", "did-dpo_qwen2.5-7b.yaml", "zero3", ["--dataset_name", "synthetic:arithmetic_preference",
-                                                     "--did_entropy_steps", "2"]),
-    ("grpo", "grpo_qwen2.5-0.5b.yaml", "zero2", ["--dataset_name", "synthetic:arithmetic_prompts", "--reward_funcs",
-                                                "answer_match", "--use_vllm", "false", "--num_generations", "4",
-                                                "--max_completion_length", "64"]),
-    ("grpo", "grpo_gainrl_qwen2.5-0.5b.yaml", "zero2", ["--dataset_name", "synthetic:arithmetic_prompts",
-                                                       "--reward_funcs", "answer_match", "--use_vllm", "false",
-                                                       "--num_generations", "4", "--max_completion_length", "64",
-                                                       "--gainrl_samples_per_epoch", "8", "--gainrl_scores", "SCORES"]),
+    (
+        "did-dpo",
+        "did-dpo_qwen2.5-7b.yaml",
+        "zero3",
+        ["--dataset_name", "synthetic:arithmetic_preference", "--did_entropy_steps", "2"],
+    ),
+    (
+        "grpo",
+        "grpo_qwen2.5-0.5b.yaml",
+        "zero2",
+        [
+            "--dataset_name",
+            "synthetic:arithmetic_prompts",
+            "--reward_funcs",
+            "answer_match",
+            "--use_vllm",
+            "false",
+            "--num_generations",
+            "4",
+            "--max_completion_length",
+            "64",
+        ],
+    ),
+    (
+        "grpo",
+        "grpo_gainrl_qwen2.5-0.5b.yaml",
+        "zero2",
+        [
+            "--dataset_name",
+            "synthetic:arithmetic_prompts",
+            "--reward_funcs",
+            "answer_match",
+            "--use_vllm",
+            "false",
+            "--num_generations",
+            "4",
+            "--max_completion_length",
+            "64",
+            "--gainrl_samples_per_epoch",
+            "8",
+            "--gainrl_scores",
+            "SCORES",
+        ],
+    ),
     ("igpo", "igpo_tiny.yaml", "zero3", ["--max_turns", "3"]),
-    ("igpo", "igpo_qwen2.5-7b.yaml", "zero3", ["--dataset_name", "synthetic:lookup_held_out_questions", "--conversational",
-                                              "true", "--answer_column", "answer", "--corpus", "synthetic:lookup_corpus",
-                                              "--corpus_text_field", "text", "--max_turns", "3", "--max_turn_tokens",
-                                              "48", "--max_completion_length", "512", "--num_generations", "4",
-                                              "--vllm_max_model_length", "2048"]),
+    (
+        "igpo",
+        "igpo_qwen2.5-7b.yaml",
+        "zero3",
+        [
+            "--dataset_name",
+            "synthetic:lookup_held_out_questions",
+            "--conversational",
+            "true",
+            "--answer_column",
+            "answer",
+            "--corpus",
+            "synthetic:lookup_corpus",
+            "--corpus_text_field",
+            "text",
+            "--max_turns",
+            "3",
+            "--max_turn_tokens",
+            "48",
+            "--max_completion_length",
+            "512",
+            "--num_generations",
+            "4",
+            "--vllm_max_model_length",
+            "2048",
+        ],
+    ),
 ]
 
 
@@ -63,8 +149,17 @@ def _fill(extra: list[str], out: Path) -> list[str]:
 
 
 def command_line(command, recipe, model, dataset_args, out) -> list[str]:
-    return [command, "--config", str(RECIPES / recipe), "--model_name_or_path", str(model), *COMMON, *dataset_args,
-            "--output_dir", str(out / f"{command}-{Path(recipe).stem}")]
+    return [
+        command,
+        "--config",
+        str(RECIPES / recipe),
+        "--model_name_or_path",
+        str(model),
+        *COMMON,
+        *dataset_args,
+        "--output_dir",
+        str(out / f"{command}-{Path(recipe).stem}"),
+    ]
 
 
 class PeakMemory:
@@ -78,8 +173,11 @@ class PeakMemory:
 
     def _poll(self):
         while self.running:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True).stdout.split()
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             self.peak = max([self.peak] + [int(v) for v in out if v.isdigit()])
             time.sleep(0.2)
 
@@ -113,13 +211,39 @@ def main() -> None:
         dry_run(out)
         return
     model = build_model(out / "model-0.5b")
-    subprocess.run([sys.executable, "-m", "infopo", "gainrl", "score", "--model", str(model), "--dataset",
-                    "synthetic:arithmetic_prompts", "--synthetic_rows", "64", "--out", str(out / "scores.json")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infopo",
+            "gainrl",
+            "score",
+            "--model",
+            str(model),
+            "--dataset",
+            "synthetic:arithmetic_prompts",
+            "--synthetic_rows",
+            "64",
+            "--out",
+            str(out / "scores.json"),
+        ],
+        check=True,
+    )
     rows = []
     for command, recipe, zero, extra in RUNS:
         argv = command_line(command, recipe, model, _fill(extra, out), out)
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                  str(RECIPES / "accelerate" / f"{zero}.yaml"), "--num_processes", "1", "-m", "infopo", *argv]
+        launch = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(RECIPES / "accelerate" / f"{zero}.yaml"),
+            "--num_processes",
+            "1",
+            "-m",
+            "infopo",
+            *argv,
+        ]
         started = time.perf_counter()
         with PeakMemory() as memory:
             result = subprocess.run(launch, capture_output=True, text=True)

@@ -16,8 +16,18 @@ CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="no
 
 
 def sft(model, out, **fields):
-    args = InfopoSFTConfig(output_dir=str(out), max_steps=6, per_device_train_batch_size=4, learning_rate=1e-3,
-                           logging_steps=1, save_strategy="steps", save_steps=2, seed=0, **CPU, **fields)
+    args = InfopoSFTConfig(
+        output_dir=str(out),
+        max_steps=6,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=2,
+        seed=0,
+        **CPU,
+        **fields,
+    )
     return InfopoSFTTrainer(model=model, args=args, train_dataset=arithmetic_sft(64, seed=0))
 
 
@@ -43,8 +53,13 @@ def test_resume_skips_an_unfinished_save_and_matches_the_uninterrupted_run(tmp_p
 
     resumed = sft(tiny_qwen2, interrupted)
     steps_run = []
-    resumed.add_callback(type("Count", (TrainerCallback,), {
-        "on_step_end": lambda self, args, state, control, **kw: steps_run.append(state.global_step)})())
+    resumed.add_callback(
+        type(
+            "Count",
+            (TrainerCallback,),
+            {"on_step_end": lambda self, args, state, control, **kw: steps_run.append(state.global_step)},
+        )()
+    )
     resumed.train(resume_from_checkpoint=True)
     assert steps_run == [3, 4, 5, 6]  # resumed from step 2, not from the broken 4 and not from 0
     after, reference = losses(resumed), losses(full)

@@ -2,18 +2,26 @@
 fast: exit status 2, one line on stderr that names the problem, no output folder."""
 
 import pytest
-
 from conftest import RECIPES
+
 from infopo.cli import main
 
-TRAINING = {"sft": "sft_tiny.yaml", "dpo": "dpo_tiny.yaml", "did-dpo": "did-dpo_tiny.yaml", "grpo": "grpo_tiny.yaml",
-            "grpo+gainrl": "grpo_gainrl_tiny.yaml", "igpo": "igpo_tiny.yaml"}
-WRONG_DATA = {"sft": ("synthetic:arithmetic_prompts", "none of the SFT formats"),
-              "dpo": ("synthetic:arithmetic_prompts", "missing column(s) 'chosen', 'rejected'"),
-              "did-dpo": ("synthetic:arithmetic_prompts", "missing column(s) 'chosen', 'rejected'"),
-              "grpo": ("synthetic:arithmetic_sft", "missing column(s) 'answer'"),
-              "grpo+gainrl": ("synthetic:lookup_corpus", "missing column(s) 'prompt'"),
-              "igpo": ("synthetic:lookup_corpus", "missing column(s) 'prompt'")}
+TRAINING = {
+    "sft": "sft_tiny.yaml",
+    "dpo": "dpo_tiny.yaml",
+    "did-dpo": "did-dpo_tiny.yaml",
+    "grpo": "grpo_tiny.yaml",
+    "grpo+gainrl": "grpo_gainrl_tiny.yaml",
+    "igpo": "igpo_tiny.yaml",
+}
+WRONG_DATA = {
+    "sft": ("synthetic:arithmetic_prompts", "none of the SFT formats"),
+    "dpo": ("synthetic:arithmetic_prompts", "missing column(s) 'chosen', 'rejected'"),
+    "did-dpo": ("synthetic:arithmetic_prompts", "missing column(s) 'chosen', 'rejected'"),
+    "grpo": ("synthetic:arithmetic_sft", "missing column(s) 'answer'"),
+    "grpo+gainrl": ("synthetic:lookup_corpus", "missing column(s) 'prompt'"),
+    "igpo": ("synthetic:lookup_corpus", "missing column(s) 'prompt'"),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +57,11 @@ def test_training_commands_fail_fast_on_bad_input(tmp_path, capsys, command):
     fails_fast([name, "--config", str(unknown), *out], capsys, "unknown field(s) 'lerning_rate'")
     dataset, expected = WRONG_DATA[command]
     fails_fast([name, "--config", recipe, "--dataset_name", dataset, "--eval_strategy", "no", *out], capsys, expected)
-    fails_fast([name, "--config", recipe, "--dataset_name", str(tmp_path / "absent.jsonl"), *out], capsys,
-               "dataset file not found")
+    fails_fast(
+        [name, "--config", recipe, "--dataset_name", str(tmp_path / "absent.jsonl"), *out],
+        capsys,
+        "dataset file not found",
+    )
     assert not (tmp_path / "never").exists()
 
 
@@ -58,16 +69,55 @@ def test_training_commands_fail_fast_on_bad_input(tmp_path, capsys, command):
     ("argv", "expected"),
     [
         (["kappa", "scan", "--model", "./no/model"], "model folder not found: ./no/model"),
-        (["gainrl", "score", "--model", "./no/model", "--dataset", "synthetic:arithmetic_prompts", "--out", "x.json"],
-         "model folder not found: ./no/model"),
-        (["gainrl", "score", "--model", "tiny:qwen2", "--dataset", "absent.jsonl", "--out", "x.json"],
-         "dataset file not found"),
-        (["did", "analyze", "--model", "tiny:qwen2", "--ref", "tiny:qwen2", "--dataset", "synthetic:arithmetic_prompts"],
-         "missing column(s) 'chosen', 'rejected'"),
-        (["did", "make-pairs", "--ref", "./no/model", "--target", "tiny:qwen2", "--beta", "0.1", "--prompts",
-          "synthetic:arithmetic_prompts"], "model folder not found"),
-        (["grpo", "--config", str(RECIPES / "grpo_tiny.yaml"), "--model_name_or_path", "tiny:gpt9"],
-         "unknown tiny model 'tiny:gpt9'"),
+        (
+            [
+                "gainrl",
+                "score",
+                "--model",
+                "./no/model",
+                "--dataset",
+                "synthetic:arithmetic_prompts",
+                "--out",
+                "x.json",
+            ],
+            "model folder not found: ./no/model",
+        ),
+        (
+            ["gainrl", "score", "--model", "tiny:qwen2", "--dataset", "absent.jsonl", "--out", "x.json"],
+            "dataset file not found",
+        ),
+        (
+            [
+                "did",
+                "analyze",
+                "--model",
+                "tiny:qwen2",
+                "--ref",
+                "tiny:qwen2",
+                "--dataset",
+                "synthetic:arithmetic_prompts",
+            ],
+            "missing column(s) 'chosen', 'rejected'",
+        ),
+        (
+            [
+                "did",
+                "make-pairs",
+                "--ref",
+                "./no/model",
+                "--target",
+                "tiny:qwen2",
+                "--beta",
+                "0.1",
+                "--prompts",
+                "synthetic:arithmetic_prompts",
+            ],
+            "model folder not found",
+        ),
+        (
+            ["grpo", "--config", str(RECIPES / "grpo_tiny.yaml"), "--model_name_or_path", "tiny:gpt9"],
+            "unknown tiny model 'tiny:gpt9'",
+        ),
     ],
     ids=["kappa", "gainrl-model", "gainrl-data", "did-analyze", "did-make-pairs", "tiny-name"],
 )

@@ -2,13 +2,13 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
-
 from conftest import RECIPES
+
 from infopo.cli.dpo import DID_DPO, DPO
 from infopo.cli.grpo import GRPO, load_reward_function
 from infopo.cli.igpo import IGPO
-from infopo.cli.sft import SFT
 from infopo.cli.parsing import parse_recipe
+from infopo.cli.sft import SFT
 from infopo.distributed import deepspeed_config_from_accelerate
 from infopo.errors import InfopoConfigError
 from infopo.rewards import answer_match
@@ -23,8 +23,11 @@ def _write(tmp_path, text: str):
 
 
 def test_yaml_maps_onto_configs_and_flags_override(tmp_path):
-    config = _write(tmp_path, "model_name_or_path: tiny:qwen2\nbeta: 0.3\nlearning_rate: 1.0e-3\nuse_peft: true\n"
-                              "output_dir: out\nuse_cpu: true\nbf16: false\n")
+    config = _write(
+        tmp_path,
+        "model_name_or_path: tiny:qwen2\nbeta: 0.3\nlearning_rate: 1.0e-3\nuse_peft: true\n"
+        "output_dir: out\nuse_cpu: true\nbf16: false\n",
+    )
     (script, training, model), recipe = parse_recipe(DPO.dataclass_types, ["--config", config, "--beta", "0.5"])
     assert training.beta == 0.5 and training.learning_rate == 1e-3
     assert model.model_name_or_path == "tiny:qwen2" and model.use_peft is True
@@ -137,7 +140,11 @@ def test_accelerate_configs(name, kind, processes, stage, offload):
 
 def test_accelerate_config_folder_is_covered():
     assert sorted(p.name for p in ACCELERATE.glob("*.yaml")) == [
-        "cpu_2proc.yaml", "ddp.yaml", "zero2.yaml", "zero3.yaml", "zero3_offload.yaml"
+        "cpu_2proc.yaml",
+        "ddp.yaml",
+        "zero2.yaml",
+        "zero3.yaml",
+        "zero3_offload.yaml",
     ]
 
 

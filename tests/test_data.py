@@ -73,9 +73,13 @@ def test_missing_file_is_named(tmp_path):
 
 def test_missing_split_and_columns_are_named():
     data = load_named_dataset("synthetic:arithmetic_prompts", synthetic_rows=8)
-    with pytest.raises(InfopoConfigError, match="no split 'validation' \\(needed for training\\); its splits: train, test"):
+    with pytest.raises(
+        InfopoConfigError, match="no split 'validation' \\(needed for training\\); its splits: train, test"
+    ):
         require_split(data, "validation", "synthetic:arithmetic_prompts")
-    with pytest.raises(InfopoConfigError, match="missing column\\(s\\) 'chosen', 'rejected' needed by DPO.*prompt, answer"):
+    with pytest.raises(
+        InfopoConfigError, match="missing column\\(s\\) 'chosen', 'rejected' needed by DPO.*prompt, answer"
+    ):
         require_columns(data["train"], ("chosen", "rejected"), "x", "DPO")
     require_columns(Dataset.from_dict({"prompt": ["a"]}), ("prompt",), "x", "GRPO")
 

@@ -4,9 +4,9 @@ import re
 import sys
 
 import pytest
+from conftest import RECIPES, REPO, run_infopo
 from huggingface_hub import ModelCard
 
-from conftest import RECIPES, REPO, run_infopo
 from infopo.cli import main
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,13 @@ def single_process_tokens(tmp_path_factory, tiny_qwen2):
     [
         pytest.param([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"], id="torchrun"),
         pytest.param(
-            [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-             str(RECIPES / "accelerate" / "cpu_2proc.yaml")],
+            [
+                sys.executable,
+                "-m",
+                "accelerate.commands.launch",
+                "--config_file",
+                str(RECIPES / "accelerate" / "cpu_2proc.yaml"),
+            ],
             id="accelerate",
         ),
     ],

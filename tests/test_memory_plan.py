@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import RECIPES, REPO
+
 from infopo.errors import InfopoConfigError
 from infopo.memory_plan import (
     GB,
@@ -122,14 +122,23 @@ def test_global_batch_is_unchanged(recipe):
 
 def test_the_original_igpo_settings_do_not_fit():
     fields = yaml.safe_load((RECIPES / "igpo_qwen2.5-7b.yaml").read_text())
-    original = {**fields, "per_device_train_batch_size": 16, "gradient_accumulation_steps": 4,
-                "vllm_gpu_memory_utilization": 0.4}
+    original = {
+        **fields,
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 4,
+        "vllm_gpu_memory_utilization": 0.4,
+    }
     plan = memory_plan(original, "igpo", gpu_gb=80, num_gpus=8, stage=3)
     assert plan.global_batch == 512 and not plan.fits(0.0)  # over the card, not only short of the margin
     assert plan.phase_gb["step"] > 80
     # two rollouts per micro-batch (accumulation 32) would still leave under 10%: one it is
-    assert not memory_plan({**original, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 32}, "igpo",
-                           gpu_gb=80, num_gpus=8, stage=3).fits(0.10)
+    assert not memory_plan(
+        {**original, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 32},
+        "igpo",
+        gpu_gb=80,
+        num_gpus=8,
+        stage=3,
+    ).fits(0.10)
 
 
 def test_num_gpus_and_the_accelerate_config():
@@ -151,22 +160,32 @@ def test_unknown_model_and_bad_fields_are_named():
 
 
 def test_cli_prints_the_table_and_one_line_errors(tmp_path):
-    result = subprocess.run([*SCRIPT, "--recipe", str(RECIPES / "igpo_qwen2.5-7b.yaml"), "--gpu_gb", "80"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*SCRIPT, "--recipe", str(RECIPES / "igpo_qwen2.5-7b.yaml"), "--gpu_gb", "80"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "| vLLM (colocate) | 32.00 |" in result.stdout and "fits with 10%" in result.stdout
-    small = subprocess.run([*SCRIPT, "--recipe", str(RECIPES / "igpo_qwen2.5-7b.yaml"), "--gpu_gb", "40"],
-                           capture_output=True, text=True, timeout=120)
+    small = subprocess.run(
+        [*SCRIPT, "--recipe", str(RECIPES / "igpo_qwen2.5-7b.yaml"), "--gpu_gb", "40"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert small.returncode == 1 and "does NOT fit" in small.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text("model_name_or_path: [unclosed\n")
-    bad = subprocess.run([*SCRIPT, "--recipe", str(broken), "--gpu_gb", "80"], capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(
+        [*SCRIPT, "--recipe", str(broken), "--gpu_gb", "80"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and str(broken) in bad.stderr
     unknown = tmp_path / "grpo_mystery.yaml"
     unknown.write_text("model_name_or_path: org/Mystery-13B\n")
-    bad = subprocess.run([*SCRIPT, "--recipe", str(unknown), "--gpu_gb", "80"], capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(
+        [*SCRIPT, "--recipe", str(unknown), "--gpu_gb", "80"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "unknown model 'org/Mystery-13B'" in bad.stderr
 
 

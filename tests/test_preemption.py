@@ -9,17 +9,39 @@ import sys
 
 import psutil
 import pytest
-
 from conftest import RECIPES, REPO
+
 from infopo.checkpoints import MARKER
 from infopo.errors import EXIT_STOPPED
 from infopo.preemption import StopSignals
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-DPO = ["dpo", "--config", RECIPES / "dpo_tiny.yaml", "--synthetic_rows", "64", "--eval_strategy", "no",
-       "--lr_scheduler_type", "constant", "--logging_steps", "1", "--disable_tqdm", "true"]
-GRPO_GAINRL = ["grpo", "--config", RECIPES / "grpo_gainrl_tiny.yaml", "--logging_steps", "1", "--disable_tqdm",
-               "true", "--lr_scheduler_type", "constant"]
+DPO = [
+    "dpo",
+    "--config",
+    RECIPES / "dpo_tiny.yaml",
+    "--synthetic_rows",
+    "64",
+    "--eval_strategy",
+    "no",
+    "--lr_scheduler_type",
+    "constant",
+    "--logging_steps",
+    "1",
+    "--disable_tqdm",
+    "true",
+]
+GRPO_GAINRL = [
+    "grpo",
+    "--config",
+    RECIPES / "grpo_gainrl_tiny.yaml",
+    "--logging_steps",
+    "1",
+    "--disable_tqdm",
+    "true",
+    "--lr_scheduler_type",
+    "constant",
+]
 
 
 def test_the_first_signal_is_recorded_later_ones_are_ignored_and_handlers_come_back():
@@ -41,8 +63,14 @@ def test_the_first_signal_is_recorded_later_ones_are_ignored_and_handlers_come_b
 def start(args, out, launcher=(sys.executable,)):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     stderr = open(out.parent / f"{out.name}.stderr", "w")  # noqa: SIM115 (closed by finish)
-    return subprocess.Popen([*launcher, "-m", "infopo", *map(str, args), "--output_dir", str(out)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    return subprocess.Popen(
+        [*launcher, "-m", "infopo", *map(str, args), "--output_dir", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+    )
 
 
 def wait_for_logged_steps(proc, count: int) -> list[str]:
@@ -79,20 +107,56 @@ def test_sigterm_saves_the_step_exits_75_and_the_resume_matches_the_uninterrupte
     last = err.strip().splitlines()[-1]
     step = int(last.split(" at step ")[1].split(";")[0])
     checkpoint = stopped / f"checkpoint-{step}"
-    assert last == (f"infopo dpo: stopped by SIGTERM at step {step}; {checkpoint} is complete: rerun with "
-                    "--resume_from_checkpoint true to continue")
+    assert last == (
+        f"infopo dpo: stopped by SIGTERM at step {step}; {checkpoint} is complete: rerun with "
+        "--resume_from_checkpoint true to continue"
+    )
     assert (checkpoint / MARKER).is_file() and 2 <= step < 400
     assert not (stopped / "model.safetensors").exists()  # no final save of an unfinished run
 
     total = step + 2
-    resumed = subprocess.run([sys.executable, "-m", "infopo", *map(str, DPO), "--max_steps", str(total),
-                              "--save_strategy", "steps", "--save_steps", str(total), "--output_dir", str(stopped),
-                              "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infopo",
+            *map(str, DPO),
+            "--max_steps",
+            str(total),
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            str(total),
+            "--output_dir",
+            str(stopped),
+            "--resume_from_checkpoint",
+            "true",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     reference = tmp_path / "reference"
-    full = subprocess.run([sys.executable, "-m", "infopo", *map(str, DPO), "--max_steps", str(total),
-                           "--save_strategy", "steps", "--save_steps", str(total), "--output_dir", str(reference)],
-                          cwd=REPO, capture_output=True, text=True)
+    full = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infopo",
+            *map(str, DPO),
+            "--max_steps",
+            str(total),
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            str(total),
+            "--output_dir",
+            str(reference),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert full.returncode == 0, full.stderr[-3000:]
     after, before = losses(stopped / f"checkpoint-{total}"), losses(reference / f"checkpoint-{total}")
     assert set(after) == set(before) == set(range(1, total + 1))
@@ -101,7 +165,9 @@ def test_sigterm_saves_the_step_exits_75_and_the_resume_matches_the_uninterrupte
 
 
 def worker_pids(launcher_pid: int) -> list[int]:
-    return sorted(child.pid for child in psutil.Process(launcher_pid).children() if "infopo" in " ".join(child.cmdline()))
+    return sorted(
+        child.pid for child in psutil.Process(launcher_pid).children() if "infopo" in " ".join(child.cmdline())
+    )
 
 
 @pytest.mark.slow
@@ -128,9 +194,24 @@ def test_two_ranks_stop_at_the_same_step_with_every_methods_state(tmp_path, tiny
     assert sorted(p.name for p in out.glob("checkpoint-*")) == [checkpoint.name]  # both ranks saved the same step
     if target == "one-worker-sigusr1":
         assert code != 0 and "exitcode  : 75" in err  # torchrun reports its workers' status 75
-    resumed = subprocess.run([*TORCHRUN, "-m", "infopo", *map(str, GRPO_GAINRL), "--max_steps", str(step + 1),
-                              "--output_dir", str(out), "--resume_from_checkpoint", "true"],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [
+            *TORCHRUN,
+            "-m",
+            "infopo",
+            *map(str, GRPO_GAINRL),
+            "--max_steps",
+            str(step + 1),
+            "--output_dir",
+            str(out),
+            "--resume_from_checkpoint",
+            "true",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "terminate called" not in resumed.stderr
     assert resumed.stdout.count("finished") == 2

@@ -26,8 +26,7 @@ DTYPES = st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.fl
 
 
 @FAST
-@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 6), DTYPES, st.integers(0, 2**31 - 1),
-       st.floats(1e-6, 1e4))
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 6), DTYPES, st.integers(0, 2**31 - 1), st.floats(1e-6, 1e4))
 def test_angle_concentration_is_a_finite_cosine(batch, length, dim, dtype, seed, scale):
     generator = torch.Generator().manual_seed(seed)
     hidden = (torch.randn(batch, length, dim, generator=generator) * scale).to(dtype)
@@ -106,7 +105,9 @@ def test_did_quantities_are_finite_and_bounded(log_ratios, beta):
 
 
 @FAST
-@given(st.integers(2, 12), st.integers(2, 12), st.sampled_from([2.0**-10, 0.5, 2.0, 2.0**12]), st.integers(0, 2**31 - 1))
+@given(
+    st.integers(2, 12), st.integers(2, 12), st.sampled_from([2.0**-10, 0.5, 2.0, 2.0**12]), st.integers(0, 2**31 - 1)
+)
 def test_condition_number_is_scale_invariant_and_at_least_one(rows, cols, scale, seed):
     weight = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed))
     kappa = condition_number(weight)

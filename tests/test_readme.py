@@ -6,9 +6,9 @@ import re
 import shlex
 
 import pytest
+from conftest import REPO
 from huggingface_hub import ModelCard
 
-from conftest import REPO
 from infopo.cli import main
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ README = (REPO / "README.md").read_text()
 
 def section(title: str) -> str:
     start = README.index(title)
-    return README[start:README.index("\n## ", start + len(title))]
+    return README[start : README.index("\n## ", start + len(title))]
 
 
 def python_examples() -> list[str]:
@@ -49,10 +49,13 @@ def write_session_files(folder):
     """The files the README's session describes."""
     pairs = [{"prompt": f"What is {i}+1?", "chosen": str(i + 1), "rejected": str(i + 2)} for i in range(8)]
     lines = [json.dumps(row) + "\n" for row in pairs]
-    (folder / "pairs.jsonl").write_text("".join(lines[:5] + [json.dumps({**pairs[5], "chosen": None}) + "\n"] + lines[6:]))
+    (folder / "pairs.jsonl").write_text(
+        "".join(lines[:5] + [json.dumps({**pairs[5], "chosen": None}) + "\n"] + lines[6:])
+    )
     (folder / "broken.jsonl").write_text("".join(lines)[:-20])
-    (folder / "nocol.jsonl").write_text("".join(json.dumps({"prompt": r["prompt"], "chosen": r["chosen"]}) + "\n"
-                                                for r in pairs))
+    (folder / "nocol.jsonl").write_text(
+        "".join(json.dumps({"prompt": r["prompt"], "chosen": r["chosen"]}) + "\n" for r in pairs)
+    )
     (folder / "my.yaml").write_text("model_name_or_path: tiny:qwen2\nlerning_rate: 1e-3\n")
     (folder / "myrew.py").write_text("def boom(completions, **kwargs):\n    raise ValueError('boom')\n")
     (folder / "recipes").symlink_to(REPO / "recipes")

@@ -4,8 +4,8 @@ match the uninterrupted run (losses, KappaTune selection, IGPO's rollout metrics
 import shutil
 
 import pytest
-
 from conftest import RECIPES
+
 from infopo.cli.dpo import DID_DPO, DPO
 from infopo.cli.grpo import GRPO
 from infopo.cli.igpo import IGPO
@@ -19,8 +19,20 @@ CASES = {
     "grpo": (GRPO, "grpo_tiny.yaml", ["--synthetic_rows", "16"]),
     "igpo": (IGPO, "igpo_tiny.yaml", ["--per_device_train_batch_size", "8", "--synthetic_rows", "16"]),
 }
-COMMON = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1",
-          "--eval_strategy", "no", "--num_train_epochs", "1"]
+COMMON = [
+    "--max_steps",
+    "4",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "2",
+    "--logging_steps",
+    "1",
+    "--eval_strategy",
+    "no",
+    "--num_train_epochs",
+    "1",
+]
 
 
 def logged(trainer, key: str) -> dict[int, float]:

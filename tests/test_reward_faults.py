@@ -11,9 +11,20 @@ from infopo.rewards import answer_match
 
 pytestmark = pytest.mark.slow
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no",
-           disable_tqdm=True, per_device_train_batch_size=8, num_generations=4, max_completion_length=4,
-           max_steps=2, logging_steps=1, seed=0)
+CPU = dict(
+    use_cpu=True,
+    bf16=False,
+    gradient_checkpointing=False,
+    report_to="none",
+    save_strategy="no",
+    disable_tqdm=True,
+    per_device_train_batch_size=8,
+    num_generations=4,
+    max_completion_length=4,
+    max_steps=2,
+    logging_steps=1,
+    seed=0,
+)
 
 
 def train(model, out, reward, **fields):
@@ -41,7 +52,9 @@ def test_missing_and_constant_rewards_train_with_finite_losses(tmp_path, tiny_qw
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         assert losses and all(math.isfinite(loss) for loss in losses)
         if reward is constant:  # all-equal groups: zero advantages, no update signal
-            assert all(h["frac_reward_zero_std"] == 1.0 for h in trainer.state.log_history if "frac_reward_zero_std" in h)
+            assert all(
+                h["frac_reward_zero_std"] == 1.0 for h in trainer.state.log_history if "frac_reward_zero_std" in h
+            )
         acc = [h["gainrl/acc"] for h in trainer.state.log_history if "gainrl/acc" in h]
         assert all(0.0 <= a <= 1.0 for a in acc)
 

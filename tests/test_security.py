@@ -4,8 +4,8 @@ import os
 import re
 
 import pytest
-
 from conftest import RECIPES, REPO, run_infopo
+
 from infopo.cli.grpo import GRPO
 from infopo.cli.parsing import parse_recipe
 
@@ -17,9 +17,26 @@ def test_a_set_hub_token_never_reaches_logs_cards_or_files(tmp_path, monkeypatch
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", TOKEN)
     out = tmp_path / "run"
-    result = run_infopo(["grpo", "--config", RECIPES / "grpo_tiny.yaml", "--output_dir", out, "--synthetic_rows", "8",
-                         "--hub_token", TOKEN, "--save_strategy", "steps", "--save_steps", "1", "--max_steps", "1"],
-                        cwd=tmp_path)
+    result = run_infopo(
+        [
+            "grpo",
+            "--config",
+            RECIPES / "grpo_tiny.yaml",
+            "--output_dir",
+            out,
+            "--synthetic_rows",
+            "8",
+            "--hub_token",
+            TOKEN,
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "1",
+            "--max_steps",
+            "1",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert TOKEN not in result.stdout and TOKEN not in result.stderr
     files = [path for path in out.rglob("*") if path.is_file()]

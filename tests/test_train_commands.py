@@ -5,10 +5,10 @@ import re
 
 import pytest
 import torch
+from conftest import RECIPES
 from huggingface_hub import HfApi, ModelCard
 from safetensors.torch import load_file
 
-from conftest import RECIPES
 from infopo.cli import main
 from infopo.cli.sft import SFT
 from infopo.cli.train import run_training
@@ -39,8 +39,24 @@ def test_dpo_recipe_trains_saves_and_writes_card(tmp_path, tiny_qwen2, capsys):
 
 def test_dpo_with_lora_on_conversational_pairs(tmp_path):
     out = tmp_path / "dpo-lora"
-    args = ["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "16", "--conversational", "true",
-            "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    args = [
+        "dpo",
+        "--config",
+        DPO_TINY,
+        "--output_dir",
+        str(out),
+        "--synthetic_rows",
+        "16",
+        "--conversational",
+        "true",
+        "--use_peft",
+        "true",
+        "--lora_r",
+        "4",
+        "--lora_target_modules",
+        "q_proj",
+        "v_proj",
+    ]
     assert main(args) == 0
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert adapter["r"] == 4 and set(adapter["target_modules"]) == {"q_proj", "v_proj"}
@@ -78,7 +94,9 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys):
     assert code == 2 and "dataset_streaming: true is not supported" in err
     assert not out.exists()
 
-    code = main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--dataset_name", "synthetic:arithmetic_preference"])
+    code = main(
+        ["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--dataset_name", "synthetic:arithmetic_preference"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "missing column(s) 'answer' needed by reward answer_match" in err
     code = main(["grpo", "--config", GRPO_TINY, "--output_dir", str(out), "--reward_funcs", "my_rewards.missing"])
@@ -88,32 +106,71 @@ def test_bad_inputs_fail_before_training(tmp_path, capsys):
 
 def test_sft_accepts_its_three_formats_and_names_them_when_none_fits(tmp_path, capsys):
     out = tmp_path / "sft"
-    args = ["sft", "--config", str(RECIPES / "sft_tiny.yaml"), "--output_dir", str(out), "--synthetic_rows", "16",
-            "--num_train_epochs", "1"]
+    args = [
+        "sft",
+        "--config",
+        str(RECIPES / "sft_tiny.yaml"),
+        "--output_dir",
+        str(out),
+        "--synthetic_rows",
+        "16",
+        "--num_train_epochs",
+        "1",
+    ]
     assert main([*args, "--conversational", "true"]) == 0
     card = ModelCard.load(out / "README.md")
     assert "sft" in card.data.tags and "| eval_loss |" in card.text
     code = main([*args, "--dataset_name", "synthetic:arithmetic_prompts"])
     err = capsys.readouterr().err
-    assert code == 2 and "none of the SFT formats (prompt+turns+observations or prompt+completion or messages or text)" in err
+    assert (
+        code == 2
+        and "none of the SFT formats (prompt+turns+observations or prompt+completion or messages or text)" in err
+    )
 
 
 def test_igpo_recipe_runs_through_the_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
     out = tmp_path / "igpo"
-    args = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), "--output_dir", str(out), "--max_steps", "2",
-            "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    args = [
+        "igpo",
+        "--config",
+        str(RECIPES / "igpo_tiny.yaml"),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--logging_steps",
+        "1",
+    ]
     assert main(args) == 0
     card = ModelCard.load(out / "README.md")
-    assert "igpo" in card.data.tags and "| igpo/format_error_frac |" in card.text and "corpus: synthetic:lookup_corpus" in card.text
+    assert (
+        "igpo" in card.data.tags
+        and "| igpo/format_error_frac |" in card.text
+        and "corpus: synthetic:lookup_corpus" in card.text
+    )
     printed = capsys.readouterr().out
     assert "info gain" in printed and "success" in printed and (out / "igpo_curves.png").stat().st_size > 0
 
 
 def test_sft_trains_on_agent_trajectories_turns_only(tmp_path):
     out = tmp_path / "warm"
-    args = ["--config", str(RECIPES / "sft_igpo-warmstart_tiny.yaml"), "--output_dir", str(out),
-            "--max_steps", "2", "--synthetic_rows", "64", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    args = [
+        "--config",
+        str(RECIPES / "sft_igpo-warmstart_tiny.yaml"),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--synthetic_rows",
+        "64",
+        "--per_device_train_batch_size",
+        "8",
+        "--logging_steps",
+        "1",
+    ]
     trainer = run_training(SFT, args)
     row = trainer.train_dataset[0]
     labels = [label for label in row["labels"] if label != -100]
@@ -131,7 +188,16 @@ def test_the_demo_runs_shortened(tmp_path, monkeypatch, capsys):
     commands = [line.split("/infopo ", 1)[1].split() for line in demo.splitlines()[1:]]
     assert [command[0] for command in commands] == ["sft", "igpo"]
     warm, igpo = tmp_path / "warm", tmp_path / "igpo"
-    shorten = ["--max_steps", "2", "--synthetic_rows", "64", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    shorten = [
+        "--max_steps",
+        "2",
+        "--synthetic_rows",
+        "64",
+        "--per_device_train_batch_size",
+        "8",
+        "--logging_steps",
+        "1",
+    ]
     assert main([*commands[0], *shorten, "--output_dir", str(warm)]) == 0
     igpo_args = [*commands[1], *shorten, "--output_dir", str(igpo), "--greedy_eval_questions", "8"]
     igpo_args[igpo_args.index("--model_name_or_path") + 1] = str(warm)
@@ -165,8 +231,19 @@ def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch):
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as online; the two calls above are the test double
     out = tmp_path / "pushed"
-    args = ["dpo", "--config", DPO_TINY, "--output_dir", str(out), "--synthetic_rows", "16",
-            "--push_to_hub", "true", "--hub_model_id", "someone/tiny-dpo"]
+    args = [
+        "dpo",
+        "--config",
+        DPO_TINY,
+        "--output_dir",
+        str(out),
+        "--synthetic_rows",
+        "16",
+        "--push_to_hub",
+        "true",
+        "--hub_model_id",
+        "someone/tiny-dpo",
+    ]
     assert main(args) == 0
     assert calls[0] == ("create_repo", "someone/tiny-dpo")
     uploads = [c for c in calls if c[0] == "upload_folder"]

@@ -11,12 +11,12 @@ import pytest
 import torch
 import trl
 import yaml
+from conftest import RECIPES
 from datasets import Dataset
+from helpers.scripted_vllm import install
 from huggingface_hub import ModelCard
 from peft import LoraConfig
 
-from conftest import RECIPES
-from helpers.scripted_vllm import install
 from infopo import DIDDPOConfig, DIDDPOTrainer, IGPOConfig, IGPOTrainer, InfopoDPOTrainer, InfopoGRPOTrainer
 from infopo.cli import main
 from infopo.errors import InfopoConfigError
@@ -36,20 +36,34 @@ def user_model(tmp_path_factory, smollm2_tokenizer):
 
     folder = tmp_path_factory.mktemp("user-model")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(smollm2_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-                         bos_token_id=smollm2_tokenizer.bos_token_id, eos_token_id=smollm2_tokenizer.eos_token_id,
-                         pad_token_id=smollm2_tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(smollm2_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        bos_token_id=smollm2_tokenizer.bos_token_id,
+        eos_token_id=smollm2_tokenizer.eos_token_id,
+        pad_token_id=smollm2_tokenizer.pad_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     smollm2_tokenizer.save_pretrained(folder)
     return str(folder)
 
 
 def preference_pairs(rows: int = 8) -> Dataset:
-    return Dataset.from_list([{
-        "prompt": [{"role": "user", "content": f"Name a colour like {COLOURS[i % 8]}."}],
-        "chosen": [{"role": "assistant", "content": COLOURS[(i + 1) % 8]}],
-        "rejected": [{"role": "assistant", "content": "I cannot."}]} for i in range(rows)])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": f"Name a colour like {COLOURS[i % 8]}."}],
+                "chosen": [{"role": "assistant", "content": COLOURS[(i + 1) % 8]}],
+                "rejected": [{"role": "assistant", "content": "I cannot."}],
+            }
+            for i in range(rows)
+        ]
+    )
 
 
 def card_recipe(folder) -> dict:
@@ -58,8 +72,16 @@ def card_recipe(folder) -> dict:
 
 
 def test_did_dpo_takes_trls_dpo_config_and_saves_checkpoints_and_cards(tmp_path, user_model):
-    user_config = trl.DPOConfig(output_dir=str(tmp_path / "did"), max_steps=2, per_device_train_batch_size=4,
-                                save_strategy="steps", save_steps=2, logging_steps=1, beta=0.2, **CPU)
+    user_config = trl.DPOConfig(
+        output_dir=str(tmp_path / "did"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_strategy="steps",
+        save_steps=2,
+        logging_steps=1,
+        beta=0.2,
+        **CPU,
+    )
     trainer = DIDDPOTrainer(model=user_model, args=user_config, train_dataset=preference_pairs())
     assert isinstance(trainer.args, DIDDPOConfig) and trainer.args.did_entropy_steps == 0 and trainer.args.beta == 0.2
     assert type(user_config) is trl.DPOConfig and not hasattr(user_config, "did_entropy_steps")  # left alone
@@ -72,9 +94,19 @@ def test_did_dpo_takes_trls_dpo_config_and_saves_checkpoints_and_cards(tmp_path,
 
 def test_a_token_in_trls_config_never_reaches_disk_and_the_card_recipe_leaves_it_out(tmp_path, user_model):
     out = tmp_path / "dpo"
-    trainer = InfopoDPOTrainer(model=user_model, train_dataset=preference_pairs(), args=trl.DPOConfig(
-        output_dir=str(out), hub_token=TOKEN, max_steps=2, per_device_train_batch_size=4, save_strategy="steps",
-        save_steps=1, **CPU))
+    trainer = InfopoDPOTrainer(
+        model=user_model,
+        train_dataset=preference_pairs(),
+        args=trl.DPOConfig(
+            output_dir=str(out),
+            hub_token=TOKEN,
+            max_steps=2,
+            per_device_train_batch_size=4,
+            save_strategy="steps",
+            save_steps=1,
+            **CPU,
+        ),
+    )
     trainer.train()
     trainer.save_model()
     trainer.create_model_card()
@@ -91,29 +123,47 @@ def test_a_config_class_that_would_pickle_the_token_and_an_offline_push_are_refu
         pass
 
     with pytest.raises(InfopoConfigError, match="would write hub_token into training_args.bin"):
-        InfopoDPOTrainer(model=user_model, train_dataset=preference_pairs(),
-                         args=MyDPOConfig(output_dir=str(tmp_path / "a"), hub_token=TOKEN, **CPU))
+        InfopoDPOTrainer(
+            model=user_model,
+            train_dataset=preference_pairs(),
+            args=MyDPOConfig(output_dir=str(tmp_path / "a"), hub_token=TOKEN, **CPU),
+        )
     with pytest.raises(InfopoConfigError, match="push_to_hub is on but the Hub is offline"):
-        InfopoDPOTrainer(model=user_model, train_dataset=preference_pairs(),
-                         args=trl.DPOConfig(output_dir=str(tmp_path / "b"), push_to_hub=True, **CPU))
+        InfopoDPOTrainer(
+            model=user_model,
+            train_dataset=preference_pairs(),
+            args=trl.DPOConfig(output_dir=str(tmp_path / "b"), push_to_hub=True, **CPU),
+        )
     assert not (tmp_path / "b").exists()
 
 
 def test_python_peft_configs_and_unnamed_rewards_are_in_the_card(tmp_path, user_model):
     out = tmp_path / "lora"
-    trainer = DIDDPOTrainer(model=user_model, train_dataset=preference_pairs(),
-                            args=trl.DPOConfig(output_dir=str(out), max_steps=1, per_device_train_batch_size=4, **CPU),
-                            peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
+    trainer = DIDDPOTrainer(
+        model=user_model,
+        train_dataset=preference_pairs(),
+        args=trl.DPOConfig(output_dir=str(out), max_steps=1, per_device_train_batch_size=4, **CPU),
+        peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]),
+    )
     trainer.train()
     trainer.create_model_card()
     recipe = card_recipe(out)
-    assert recipe["use_peft"] is True and (recipe["lora_r"], recipe["lora_alpha"], recipe["lora_dropout"]) == (4, 8, 0.0)
+    assert recipe["use_peft"] is True and (recipe["lora_r"], recipe["lora_alpha"], recipe["lora_dropout"]) == (
+        4,
+        8,
+        0.0,
+    )
     assert recipe["lora_target_modules"] == ["q_proj", "v_proj"]
 
     kappa = tmp_path / "kappa"
-    trainer = InfopoDPOTrainer(model=user_model, train_dataset=preference_pairs(), peft_config=LoraConfig(
-        r=2, lora_alpha=6, lora_dropout=0.1), args=DIDDPOConfig(
-        output_dir=str(kappa), max_steps=1, per_device_train_batch_size=4, kappa_num=2, kappa_mode="lora", **CPU))
+    trainer = InfopoDPOTrainer(
+        model=user_model,
+        train_dataset=preference_pairs(),
+        peft_config=LoraConfig(r=2, lora_alpha=6, lora_dropout=0.1),
+        args=DIDDPOConfig(
+            output_dir=str(kappa), max_steps=1, per_device_train_batch_size=4, kappa_num=2, kappa_mode="lora", **CPU
+        ),
+    )
     trainer.train()
     trainer.create_model_card()
     recipe = card_recipe(kappa)
@@ -124,24 +174,59 @@ def test_python_peft_configs_and_unnamed_rewards_are_in_the_card(tmp_path, user_
 
     grpo = tmp_path / "grpo"
     prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": f"A colour like {c}?"}]} for c in COLOURS])
-    trainer = InfopoGRPOTrainer(model=user_model, reward_funcs=[contains_a_colour], train_dataset=prompts,
-                                args=trl.GRPOConfig(output_dir=str(grpo), max_steps=1, per_device_train_batch_size=4,
-                                                    num_generations=4, max_completion_length=4, **CPU))
+    trainer = InfopoGRPOTrainer(
+        model=user_model,
+        reward_funcs=[contains_a_colour],
+        train_dataset=prompts,
+        args=trl.GRPOConfig(
+            output_dir=str(grpo),
+            max_steps=1,
+            per_device_train_batch_size=4,
+            num_generations=4,
+            max_completion_length=4,
+            **CPU,
+        ),
+    )
     trainer.train()
     trainer.create_model_card()
     card = ModelCard.load(grpo / "README.md").text
-    assert ("The recipe needs your reward function `test_trl_user.test_python_peft_configs_and_unnamed_rewards_are_in_"
-            "the_card.<locals>.contains_a_colour`") in card
+    assert (
+        "The recipe needs your reward function `test_trl_user.test_python_peft_configs_and_unnamed_rewards_are_in_"
+        "the_card.<locals>.contains_a_colour`"
+    ) in card
 
 
 def test_sft_with_every_row_dropped_is_bad_input(tmp_path, user_model, capsys):
     data = tmp_path / "chats.jsonl"
-    data.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": f"Please answer with the colour {c}."}],
-                                        "completion": [{"role": "assistant", "content": c}]}) + "\n"
-                            for c in COLOURS * 2))
-    code = main(["sft", "--config", str(RECIPES / "sft_tiny.yaml"), "--model_name_or_path", user_model,
-                 "--dataset_name", str(data), "--eval_strategy", "no", "--max_length", "32",
-                 "--output_dir", str(tmp_path / "out")])
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "prompt": [{"role": "user", "content": f"Please answer with the colour {c}."}],
+                    "completion": [{"role": "assistant", "content": c}],
+                }
+            )
+            + "\n"
+            for c in COLOURS * 2
+        )
+    )
+    code = main(
+        [
+            "sft",
+            "--config",
+            str(RECIPES / "sft_tiny.yaml"),
+            "--model_name_or_path",
+            user_model,
+            "--dataset_name",
+            str(data),
+            "--eval_strategy",
+            "no",
+            "--max_length",
+            "32",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("infopo")]
     assert code == 2 and len(lines) == 1, err[-3000:]
@@ -152,16 +237,19 @@ def test_the_equals_form_comma_trackers_and_an_offline_push_fail_or_pass_in_one_
     from infopo.cli.dpo import DPO
     from infopo.cli.parsing import parse_recipe
 
-    (script, training, _), recipe = parse_recipe(DPO.dataclass_types, [
-        f"--config={RECIPES / 'dpo_tiny.yaml'}", "--report_to=none", "--beta=0.3"])
+    (script, training, _), recipe = parse_recipe(
+        DPO.dataclass_types, [f"--config={RECIPES / 'dpo_tiny.yaml'}", "--report_to=none", "--beta=0.3"]
+    )
     assert training.beta == 0.3 and script.dataset_name == "synthetic:arithmetic_preference"
     assert recipe["beta"] == 0.3 and recipe["output_dir"] == "outputs/dpo_tiny"
     from infopo.configs import tracker_list
 
     assert tracker_list("wandb,tensorboard") == tracker_list(["wandb", "tensorboard"]) == ["wandb", "tensorboard"]
-    for flags, expected in [(["--report_to", "none,tensorbaord"], "report_to 'tensorbaord' is not a tracker"),
-                            (["--report_to", "none,tensorboard"], "report_to 'tensorboard' needs the package"),
-                            (["--push_to_hub", "true"], "push_to_hub is on but the Hub is offline")]:
+    for flags, expected in [
+        (["--report_to", "none,tensorbaord"], "report_to 'tensorbaord' is not a tracker"),
+        (["--report_to", "none,tensorboard"], "report_to 'tensorboard' needs the package"),
+        (["--push_to_hub", "true"], "push_to_hub is on but the Hub is offline"),
+    ]:
         code = main(["dpo", "--config", str(RECIPES / "dpo_tiny.yaml"), "--output_dir", str(tmp_path / "x"), *flags])
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("infopo")]
         assert code == 2 and len(lines) == 1 and expected in lines[0], lines
@@ -204,14 +292,28 @@ class FailingTools:
 
 
 def _questions(conversational=True) -> Dataset:
-    rows = [{"prompt": [{"role": "user", "content": f"What colour is thing {i}?"}] if conversational
-             else f"What colour is thing {i}?", "answer": COLOURS[i % 8]} for i in range(4)]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"What colour is thing {i}?"}]
+            if conversational
+            else f"What colour is thing {i}?",
+            "answer": COLOURS[i % 8],
+        }
+        for i in range(4)
+    ]
     return Dataset.from_list(rows)
 
 
 def _igpo(tmp_path, **fields):
-    base = dict(output_dir=str(tmp_path / "igpo"), per_device_train_batch_size=4, num_generations=4,
-                max_completion_length=64, max_steps=1, logging_steps=1, **CPU)
+    base = dict(
+        output_dir=str(tmp_path / "igpo"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=64,
+        max_steps=1,
+        logging_steps=1,
+        **CPU,
+    )
     return IGPOConfig(**{**base, **fields})
 
 
@@ -220,8 +322,12 @@ def test_igpo_in_trls_tool_loop_honours_its_limits_counts_tool_errors_and_builds
         return '<tool_call>\n{"name": "search", "arguments": {"query": "sky"}}\n</tool_call><|im_end|>'
 
     FailingTools.made = 0
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_igpo(tmp_path, max_turns=2, max_turn_tokens=48, max_completion_length=200),
-                          train_dataset=_questions(), environment_factory=FailingTools)
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_igpo(tmp_path, max_turns=2, max_turn_tokens=48, max_completion_length=200),
+        train_dataset=_questions(),
+        environment_factory=FailingTools,
+    )
     assert FailingTools.made == 1  # the instance IGPO inspects is the one TRL probes and pools
     stand_in = install(trainer, always_calls)
     trainer.model.train()
@@ -231,8 +337,12 @@ def test_igpo_in_trls_tool_loop_honours_its_limits_counts_tool_errors_and_builds
     metrics = trainer._metrics["train"]
     assert metrics["tools/failure_frequency"][-1] == 1.0 and metrics["igpo/tool_error_frac"][-1] > 0
 
-    one_turn = IGPOTrainer(model=tiny_qwen2, args=_igpo(tmp_path, max_turns=1, max_turn_tokens=4),
-                           train_dataset=_questions(), environment_factory=FailingTools)
+    one_turn = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_igpo(tmp_path, max_turns=1, max_turn_tokens=4),
+        train_dataset=_questions(),
+        environment_factory=FailingTools,
+    )
     stand_in = install(one_turn, always_calls)
     one_turn.model.train()
     one_turn._generate_and_score_completions([_questions()[i // 4] for i in range(4)])
@@ -242,8 +352,12 @@ def test_igpo_in_trls_tool_loop_honours_its_limits_counts_tool_errors_and_builds
 
 def test_a_tag_environments_reset_string_joins_the_last_message(tmp_path, tiny_qwen2):
     Lookup.made = 0
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_igpo(tmp_path, max_turns=1, max_turn_tokens=6),
-                          train_dataset=_questions(), environment_factory=Lookup)
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_igpo(tmp_path, max_turns=1, max_turn_tokens=6),
+        train_dataset=_questions(),
+        environment_factory=Lookup,
+    )
     stand_in = install(trainer, lambda text: " <answer> red</answer>")
     trainer.model.train()
     inputs = [_questions()[i // 4] for i in range(4)]
@@ -258,12 +372,19 @@ def test_gainrl_says_what_an_epoch_is_and_logs_the_final_mu(tmp_path, user_model
     from infopo.rewards import answer_match
 
     prompts = Dataset.from_list([{"prompt": f"Say the colour {c} twice:", "answer": c} for c in COLOURS * 2])
-    args = InfopoGRPOConfig(output_dir=str(tmp_path / "g"), per_device_train_batch_size=8, num_generations=4,
-                            max_completion_length=4, num_train_epochs=2, logging_steps=1, gainrl_samples_per_epoch=8,
-                            gainrl_order="length", **CPU)
+    args = InfopoGRPOConfig(
+        output_dir=str(tmp_path / "g"),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=4,
+        num_train_epochs=2,
+        logging_steps=1,
+        gainrl_samples_per_epoch=8,
+        gainrl_order="length",
+        **CPU,
+    )
     with caplog.at_level(logging.WARNING):
-        trainer = InfopoGRPOTrainer(model=user_model, reward_funcs=[answer_match], args=args,
-                                    train_dataset=prompts)
+        trainer = InfopoGRPOTrainer(model=user_model, reward_funcs=[answer_match], args=args, train_dataset=prompts)
     assert "counts GAIN-RL epochs of gainrl_samples_per_epoch=8 of the 16 prompts" in caplog.text
     trainer.train()
     assert trainer.state.global_step == 8 and trainer.gainrl_state.epoch == 2  # 2 epochs x 8 prompts, 2 a step

@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from infopo.cli.models import load_model, load_tokenizer
 from infopo.data import load_named_dataset, require_columns, require_split
 from infopo.errors import InfopoConfigError
-from infopo.cli.models import load_model, load_tokenizer
 
 USAGE = "usage: infopo did analyze --model P --ref R --dataset D [...] | infopo did make-pairs --ref R --target T ..."
 
@@ -61,15 +61,17 @@ def _markdown(summary: dict) -> str:
 
 
 def run_analyze(argv: list[str]) -> dict:
-    parser = argparse.ArgumentParser(prog="infopo did analyze", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="infopo did analyze", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="the trained policy (folder, Hub id or tiny:<arch>)")
     parser.add_argument("--ref", required=True, help="the reference model")
     parser.add_argument("--dataset", required=True, help="preference data set (prompt/chosen/rejected)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--rows", type=int, default=64, help="pairs to analyse")
-    parser.add_argument("--rejected_model", "--rejected-model", default=None,
-                        help="the model that generated the rejected responses")
+    parser.add_argument(
+        "--rejected_model", "--rejected-model", default=None, help="the model that generated the rejected responses"
+    )
     parser.add_argument("--k", type=int, default=0, help="policy samples per prompt for the DID entropy (0: skip)")
     parser.add_argument("--entropy_prompts", type=int, default=16)
     parser.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=32)
@@ -83,8 +85,16 @@ def run_analyze(argv: list[str]) -> dict:
     data = _dataset(args, ("prompt", "chosen", "rejected"), "the DID analysis")
     policy, ref = load_model(args.model, args.trust_remote_code), load_model(args.ref, args.trust_remote_code)
     rejected = load_model(args.rejected_model, args.trust_remote_code) if args.rejected_model else None
-    result = analyze_pairs(policy, ref, load_tokenizer(args.model, args.trust_remote_code), data, rejected, args.k,
-                           args.entropy_prompts, args.max_new_tokens)
+    result = analyze_pairs(
+        policy,
+        ref,
+        load_tokenizer(args.model, args.trust_remote_code),
+        data,
+        rejected,
+        args.k,
+        args.entropy_prompts,
+        args.max_new_tokens,
+    )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "did_analysis.json").write_text(json.dumps(result, indent=1))
@@ -95,8 +105,9 @@ def run_analyze(argv: list[str]) -> dict:
 
 
 def run_make_pairs(argv: list[str]):
-    parser = argparse.ArgumentParser(prog="infopo did make-pairs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="infopo did make-pairs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ref", required=True, help="reference model: chosen responses and candidates come from it")
     parser.add_argument("--target", required=True, help="the target policy pi*")
     parser.add_argument("--beta", type=float, required=True, help="the DPO beta the pairs are built for (> 0)")
@@ -120,9 +131,15 @@ def run_make_pairs(argv: list[str]):
     args.dataset = args.prompts
     prompts = _dataset(args, ("prompt",), "make-pairs")["prompt"]
     torch.manual_seed(args.seed)
-    pairs = make_optimal_pairs(load_model(args.ref, args.trust_remote_code), load_model(args.target, args.trust_remote_code),
-                               load_tokenizer(args.ref, args.trust_remote_code), prompts, args.beta, args.k,
-                               args.max_new_tokens)
+    pairs = make_optimal_pairs(
+        load_model(args.ref, args.trust_remote_code),
+        load_model(args.target, args.trust_remote_code),
+        load_tokenizer(args.ref, args.trust_remote_code),
+        prompts,
+        args.beta,
+        args.k,
+        args.max_new_tokens,
+    )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     pairs.to_json(args.output)
     print(f"wrote {len(pairs)} pairs to {args.output}")

@@ -22,10 +22,13 @@ from infopo.errors import InfopoConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="infopo gainrl score", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="infopo gainrl score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="model folder, Hub id or tiny:<arch>")
-    parser.add_argument("--dataset", required=True, help="data set with a 'prompt' column (file, folder, synthetic:...)")
+    parser.add_argument(
+        "--dataset", required=True, help="data set with a 'prompt' column (file, folder, synthetic:...)"
+    )
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--split", default="train")
     parser.add_argument("--rows", type=int, default=None, help="score only the first ROWS prompts")
@@ -61,26 +64,44 @@ def run_gainrl(argv: list[str]) -> dict:
     model = load_model(args.model, args.trust_remote_code, args.dtype)
     tokenizer = load_tokenizer(args.model, args.trust_remote_code)
     if args.signal == "angle":
-        result = score_prompts(model, tokenizer, prompts, layer=args.layer, inter_weight=args.inter_weight,
-                               batch_size=args.batch_size)
+        result = score_prompts(
+            model, tokenizer, prompts, layer=args.layer, inter_weight=args.inter_weight, batch_size=args.batch_size
+        )
     else:
         lengths = [len(prompt_token_masks(tokenizer, prompt)[0]) for prompt in prompts]
         result = {"scores": [-float(length) for length in lengths], "lengths": lengths}
         if args.signal == "answer_logprob":
-            values = answer_logprobs(model, tokenizer, prompts, [str(a) for a in data[args.answer_column]],
-                                     prefix=args.answer_prefix, batch_size=args.batch_size)
-            result.update(scores=[mean for mean, _, _ in values], totals=[total for _, total, _ in values],
-                          answer_tokens=[count for _, _, count in values], answer_column=args.answer_column,
-                          answer_prefix=args.answer_prefix)
-    result.update({
-        "signal": args.signal,
-        "ranking": ranks_by_score(result["scores"]),
-        "spearman_score_length": spearman(result["scores"], result["lengths"]),
-        "fingerprint": prompts_fingerprint(prompts),
-        "model": args.model, "dataset": args.dataset, "layer": args.layer, "inter_weight": args.inter_weight,
-    })
+            values = answer_logprobs(
+                model,
+                tokenizer,
+                prompts,
+                [str(a) for a in data[args.answer_column]],
+                prefix=args.answer_prefix,
+                batch_size=args.batch_size,
+            )
+            result.update(
+                scores=[mean for mean, _, _ in values],
+                totals=[total for _, total, _ in values],
+                answer_tokens=[count for _, _, count in values],
+                answer_column=args.answer_column,
+                answer_prefix=args.answer_prefix,
+            )
+    result.update(
+        {
+            "signal": args.signal,
+            "ranking": ranks_by_score(result["scores"]),
+            "spearman_score_length": spearman(result["scores"], result["lengths"]),
+            "fingerprint": prompts_fingerprint(prompts),
+            "model": args.model,
+            "dataset": args.dataset,
+            "layer": args.layer,
+            "inter_weight": args.inter_weight,
+        }
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"scored {len(prompts)} prompts ({args.signal}); Spearman(score, length) = {result['spearman_score_length']:+.3f}; wrote {out}")
+    print(
+        f"scored {len(prompts)} prompts ({args.signal}); Spearman(score, length) = {result['spearman_score_length']:+.3f}; wrote {out}"
+    )
     return result

@@ -58,7 +58,9 @@ def plot_histogram(kappas: dict[str, float], selected: list[str], path: Path) ->
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="infopo kappa scan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="infopo kappa scan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="model folder, Hub id, or tiny:<arch>")
     parser.add_argument("--output_dir", default="kappa_scan", help="where the three files go")
     budget = parser.add_argument_group("selection budget (default: --top_p 0.2)")
@@ -66,8 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--num", type=int, default=None, help="number of tensors")
     budget.add_argument("--threshold", type=float, default=None, help="every tensor with kappa <= threshold")
     parser.add_argument("--highest", action="store_true", help="select the highest kappa (the paper's control)")
-    parser.add_argument("--fast", action="store_true",
-                        help="the selection only: exact values near the cut, certified bounds elsewhere; no histogram")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="the selection only: exact values near the cut, certified bounds elsewhere; no histogram",
+    )
     parser.add_argument("--max_dim", type=int, default=16384, help="skip tensors with a larger dimension")
     parser.add_argument("--cache", default=None, help="JSON cache of condition numbers to read and update")
     parser.add_argument("--dtype", default="auto", help="dtype to load the weights in (auto, bfloat16, float32, ...)")
@@ -78,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_kappa(argv: list[str]) -> dict[str, float]:
     if not argv or argv[0] != "scan":
-        raise InfopoConfigError("usage: infopo kappa scan --model PATH [--output_dir DIR] [--top_p P | --num N | --threshold T]")
+        raise InfopoConfigError(
+            "usage: infopo kappa scan --model PATH [--output_dir DIR] [--top_p P | --num N | --threshold T]"
+        )
     args = _parser().parse_args(argv[1:])
     if args.top_p is None and args.num is None and args.threshold is None:
         args.top_p = 0.2
@@ -107,11 +114,15 @@ def run_kappa(argv: list[str]) -> dict[str, float]:
         raise InfopoConfigError(f"{args.model}: no tensor with ndim >= 2 and every dimension <= {args.max_dim}")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "kappas.json").write_text(json.dumps({k: ("inf" if math.isinf(v) else v) for k, v in kappas.items()}, indent=1))
+    (out / "kappas.json").write_text(
+        json.dumps({k: ("inf" if math.isinf(v) else v) for k, v in kappas.items()}, indent=1)
+    )
     export_unfrozen_yaml(selected, out / "unfrozen_parameters.yaml")
     written = [out / "kappas.json", out / "unfrozen_parameters.yaml"]
     if not args.fast:
         written.append(plot_histogram(kappas, selected, out / "kappa_histogram.png"))
-    print(f"scanned {scanned} tensors ({len(kappas)} exact values), selected {len(selected)}; wrote "
-          + ", ".join(map(str, written)))
+    print(
+        f"scanned {scanned} tensors ({len(kappas)} exact values), selected {len(selected)}; wrote "
+        + ", ".join(map(str, written))
+    )
     return kappas

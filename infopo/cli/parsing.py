@@ -86,9 +86,13 @@ def parse_recipe(dataclass_types, argv: list[str], prog: str = "infopo") -> tupl
     """
     argv = normalized_argv(argv)
     if "-h" in argv or "--help" in argv:
-        _RecipeParser(dataclass_types, prog=prog, usage=f"{prog} [--config recipe.yaml] [--field value ...]",
-                      description="--config recipe.yaml: a YAML mapping of the fields below (an env: section sets "
-                                  "environment variables); --field value flags override it.").print_help()
+        _RecipeParser(
+            dataclass_types,
+            prog=prog,
+            usage=f"{prog} [--config recipe.yaml] [--field value ...]",
+            description="--config recipe.yaml: a YAML mapping of the fields below (an env: section sets "
+            "environment variables); --field value flags override it.",
+        ).print_help()
         raise SystemExit(0)
     recipe: dict = {}
     if "--config" in argv:

@@ -7,8 +7,11 @@ from infopo.errors import InfopoConfigError
 from infopo.trainers import InfopoSFTTrainer
 
 SFT_FORMATS = {
-    ("prompt", "turns", "observations"): {"prompt": is_text_or_messages, "turns": is_text_list,
-                                          "observations": is_text_list},
+    ("prompt", "turns", "observations"): {
+        "prompt": is_text_or_messages,
+        "turns": is_text_list,
+        "observations": is_text_list,
+    },
     ("prompt", "completion"): {"prompt": is_text_or_messages, "completion": is_text_or_messages},
     ("messages",): {"messages": is_messages},
     ("text",): {"text": is_text},

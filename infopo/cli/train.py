@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
+from infopo.checkpoints import last_complete_checkpoint
 from infopo.cli.parsing import parse_recipe
 from infopo.cli.summary import print_summary, process_seconds
 from infopo.data import load_named_dataset, require_split
-from infopo.checkpoints import last_complete_checkpoint
 from infopo.distributed import end_process_group
 from infopo.errors import InfopoConfigError, InfopoStopped
 from infopo.models import is_named_model, resolve_model
@@ -114,7 +114,9 @@ def load_splits(command: TrainingCommand, script_args, training_args):
 
 def run_training(command: TrainingCommand, argv: list[str]):
     """Run one training command end to end; returns the trainer."""
-    (script_args, training_args, model_args), recipe = parse_recipe(command.dataclass_types, argv, f"infopo {command.name}")
+    (script_args, training_args, model_args), recipe = parse_recipe(
+        command.dataclass_types, argv, f"infopo {command.name}"
+    )
     model_path = prepare_model(model_args, training_args)
     train_dataset, eval_dataset = load_splits(command, script_args, training_args)
     train_dataset = command.prepare_dataset(train_dataset, model_path, training_args)
@@ -142,8 +144,10 @@ def run_training(command: TrainingCommand, argv: list[str]):
     trainer.train(resume_from_checkpoint=resume)
     if trainer.stopped_by is not None:  # preempted: the step's checkpoint is complete; no final save, card or push
         checkpoint = last_complete_checkpoint(training_args.output_dir)
-        raise InfopoStopped(f"stopped by {trainer.stopped_by} at step {trainer.state.global_step}; {checkpoint} is "
-                            "complete: rerun with --resume_from_checkpoint true to continue")
+        raise InfopoStopped(
+            f"stopped by {trainer.stopped_by} at step {trainer.state.global_step}; {checkpoint} is "
+            "complete: rerun with --resume_from_checkpoint true to continue"
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)  # saves, writes the card, uploads the folder
     else:

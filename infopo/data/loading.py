@@ -17,6 +17,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from infopo.data.synthetic import SYNTHETIC_PREFIX, SYNTHETIC_TASKS
 from infopo.data.validation import TEXT_FILES, explain_load_failure, utf8_problem
 from infopo.errors import InfopoConfigError
+
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
 

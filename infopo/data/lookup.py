@@ -45,8 +45,12 @@ def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
 def _documents(world: dict) -> list[str]:
     documents = []
     for country, facts in world.items():
-        documents += [f"{country} capital {facts['capital']}", f"{country} leader {facts['leader']}",
-                      f"{country} river {facts['river']}", f"{facts['capital']} mayor {facts['mayor']}"]
+        documents += [
+            f"{country} capital {facts['capital']}",
+            f"{country} leader {facts['leader']}",
+            f"{country} river {facts['river']}",
+            f"{facts['capital']} mayor {facts['mayor']}",
+        ]
     return documents
 
 
@@ -84,8 +88,12 @@ def as_prompt(question: str, conversational: bool):
     if not conversational:
         return question
     example_question, example_trajectory = SEARCH_EXAMPLE
-    return [{"role": "system", "content": SEARCH_PROTOCOL}, {"role": "user", "content": example_question},
-            {"role": "assistant", "content": example_trajectory}, {"role": "user", "content": question}]
+    return [
+        {"role": "system", "content": SEARCH_PROTOCOL},
+        {"role": "user", "content": example_question},
+        {"role": "assistant", "content": example_trajectory},
+        {"role": "user", "content": question},
+    ]
 
 
 SPLITS = ("all", "train", "held_out")
@@ -116,8 +124,16 @@ def _question(rng: random.Random, world: dict, two_hop_share: float, countries: 
     return f"what is the {relation} of {country}?", facts[relation], 1
 
 
-def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
-                     num_countries: int = 400, world_seed: int = 0, split: str = "all") -> Dataset:
+def lookup_questions(
+    num_rows: int = 256,
+    seed: int = 0,
+    conversational: bool = False,
+    *,
+    two_hop_share: float = 0.5,
+    num_countries: int = 400,
+    world_seed: int = 0,
+    split: str = "all",
+) -> Dataset:
     """Rows ``prompt``/``answer``/``hops`` about the countries of ``split`` in the world of ``world_seed``."""
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
@@ -129,8 +145,14 @@ def lookup_questions(num_rows: int = 256, seed: int = 0, conversational: bool = 
     return Dataset.from_list(rows)
 
 
-def lookup_context_questions(num_rows: int = 256, seed: int = 0, conversational: bool = False, *,
-                             two_hop_share: float = 0.8, countries_per_question: int = 3) -> Dataset:
+def lookup_context_questions(
+    num_rows: int = 256,
+    seed: int = 0,
+    conversational: bool = False,
+    *,
+    two_hop_share: float = 0.8,
+    countries_per_question: int = 3,
+) -> Dataset:
     """Questions that bring their own documents: each row is a fresh small world of ``countries_per_question``
     countries (new names for every row), its facts shuffled into a ``documents`` column, and a question about it with
     its ``answer``. No shared corpus holds the answer: a search must look in the row's own documents
@@ -142,8 +164,9 @@ def lookup_context_questions(num_rows: int = 256, seed: int = 0, conversational:
         question, answer, hops = _question(rng, world, two_hop_share, list(world))
         documents = _documents(world)
         rng.shuffle(documents)
-        rows.append({"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops,
-                     "documents": documents})
+        rows.append(
+            {"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops, "documents": documents}
+        )
     return Dataset.from_list(rows)
 
 
@@ -153,8 +176,14 @@ def _observation(rng: random.Random, fact: str, documents: list[str], top_k: int
     return " <information>" + "".join(f" {doc} ." for doc in shown) + "</information>"
 
 
-def _trajectory(rng: random.Random, world: dict, documents: list[str], countries: list[str], two_hop_share: float,
-                conversational: bool) -> dict:
+def _trajectory(
+    rng: random.Random,
+    world: dict,
+    documents: list[str],
+    countries: list[str],
+    two_hop_share: float,
+    conversational: bool,
+) -> dict:
     """One demonstration: the question, the model's turns and the observations between them."""
     country = rng.choice(countries)
     facts = world[country]
@@ -166,22 +195,38 @@ def _trajectory(rng: random.Random, world: dict, documents: list[str], countries
         answer = facts[relation]
     elif kind < 1 - two_hop_share / 2:
         question = f"who is the mayor of the capital of {country}?"
-        hops = [(f"{country} capital", f"{country} capital {facts['capital']}"),
-                (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}")]
+        hops = [
+            (f"{country} capital", f"{country} capital {facts['capital']}"),
+            (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}"),
+        ]
         answer = facts["mayor"]
     else:
         question = f"who is the leader of the country whose capital is {facts['capital']}?"
-        hops = [(f"capital {facts['capital']}", f"{country} capital {facts['capital']}"),
-                (f"{country} leader", f"{country} leader {facts['leader']}")]
+        hops = [
+            (f"capital {facts['capital']}", f"{country} capital {facts['capital']}"),
+            (f"{country} leader", f"{country} leader {facts['leader']}"),
+        ]
         answer = facts["leader"]
     turns = [f" <search> {query}</search>" for query, _ in hops] + [f" <answer> {answer}</answer>"]
     observations = [_observation(rng, fact, documents) for _, fact in hops]
-    return {"prompt": as_prompt(question, conversational), "turns": turns, "observations": observations,
-            "answer": answer}
+    return {
+        "prompt": as_prompt(question, conversational),
+        "turns": turns,
+        "observations": observations,
+        "answer": answer,
+    }
 
 
-def lookup_trajectories(num_rows: int = 512, seed: int = 0, conversational: bool = False, *, two_hop_share: float = 0.5,
-                        num_countries: int = 400, world_seed: int = 0, split: str = "all") -> Dataset:
+def lookup_trajectories(
+    num_rows: int = 512,
+    seed: int = 0,
+    conversational: bool = False,
+    *,
+    two_hop_share: float = 0.5,
+    num_countries: int = 400,
+    world_seed: int = 0,
+    split: str = "all",
+) -> Dataset:
     """Whole demonstrations: ``prompt`` (the question), ``turns`` (the model's texts), ``observations`` (the
     environment's texts, one fewer than turns) and ``answer``.
 
@@ -198,16 +243,25 @@ def lookup_trajectories(num_rows: int = 512, seed: int = 0, conversational: bool
     world = lookup_world(num_countries, world_seed)
     documents = list(lookup_corpus(num_countries, world_seed)["text"])
     countries = split_countries(world, split)
-    return Dataset.from_list([_trajectory(rng, world, documents, countries, two_hop_share, conversational)
-                              for _ in range(num_rows)])
+    return Dataset.from_list(
+        [_trajectory(rng, world, documents, countries, two_hop_share, conversational) for _ in range(num_rows)]
+    )
 
 
-def lookup_demonstrations(num_rows: int = 512, seed: int = 0, *, two_hop_share: float = 0.5, num_countries: int = 400,
-                          world_seed: int = 0, split: str = "all") -> Dataset:
+def lookup_demonstrations(
+    num_rows: int = 512,
+    seed: int = 0,
+    *,
+    two_hop_share: float = 0.5,
+    num_countries: int = 400,
+    world_seed: int = 0,
+    split: str = "all",
+) -> Dataset:
     """Prompt/completion rows, one per turn of :func:`lookup_trajectories`' demonstrations: the history so far and the
     next turn (text in, text out; for a whole-trajectory warm start see ``tokenize_trajectories``)."""
-    trajectories = lookup_trajectories(num_rows, seed, two_hop_share=two_hop_share, num_countries=num_countries,
-                                       world_seed=world_seed, split=split)
+    trajectories = lookup_trajectories(
+        num_rows, seed, two_hop_share=two_hop_share, num_countries=num_countries, world_seed=world_seed, split=split
+    )
     rows = []
     for demo in trajectories:
         history = demo["prompt"]

@@ -39,8 +39,9 @@ def synthetic_task(make: Callable[..., Dataset]) -> Callable[..., Dataset]:
     def tagged(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
         dataset = make(num_rows, seed, conversational)
         dataset.info.dataset_name = SYNTHETIC_PREFIX + make.__name__.removesuffix("_task")
-        dataset.info.description = json.dumps({"synthetic_rows": num_rows, "synthetic_seed": seed,
-                                               "conversational": conversational})
+        dataset.info.description = json.dumps(
+            {"synthetic_rows": num_rows, "synthetic_seed": seed, "conversational": conversational}
+        )
         return dataset
 
     return tagged
@@ -60,6 +61,7 @@ def synthetic_recipe(dataset) -> dict:
     if arguments.get("synthetic_rows") != len(dataset):
         return {}
     return {"dataset_name": name, **arguments}
+
 
 OPERATIONS = {"plus": lambda a, b: a + b, "minus": lambda a, b: a - b, "times": lambda a, b: a * b}
 

@@ -97,11 +97,15 @@ def is_text_list(value) -> str | None:
     return describe(value)
 
 
-EXPECTED = {is_text: "a string", is_messages: "a list of messages with role and content",
-            is_text_or_messages: "a string or a list of messages with role and content",
-            is_prompt: "a prompt to generate from (non-blank text, or a list of messages with role and content)",
-            is_answer: "a non-empty answer (a string, or a list of strings)", is_present: "a value",
-            is_text_list: "a list of strings"}
+EXPECTED = {
+    is_text: "a string",
+    is_messages: "a list of messages with role and content",
+    is_text_or_messages: "a string or a list of messages with role and content",
+    is_prompt: "a prompt to generate from (non-blank text, or a list of messages with role and content)",
+    is_answer: "a non-empty answer (a string, or a list of strings)",
+    is_present: "a value",
+    is_text_list: "a list of strings",
+}
 
 
 def jsonl_lines(path: Path) -> list[int]:
@@ -130,8 +134,10 @@ def check_rows(dataset, checks: dict[str, Check], name: str) -> None:
         for index, value in enumerate(dataset[column]):
             found = check(value)
             if found is not None:
-                raise InfopoConfigError(f"{where(name, index, source_file(name))}, column {column!r}: expected "
-                                        f"{EXPECTED.get(check, 'a valid value')}, found {found}")
+                raise InfopoConfigError(
+                    f"{where(name, index, source_file(name))}, column {column!r}: expected "
+                    f"{EXPECTED.get(check, 'a valid value')}, found {found}"
+                )
 
 
 def check_same_kind(dataset, columns: tuple[str, ...], name: str) -> None:
@@ -140,10 +146,13 @@ def check_same_kind(dataset, columns: tuple[str, ...], name: str) -> None:
     for index, row in enumerate(zip(*(dataset[column] for column in present), strict=True)):
         kinds = {isinstance(value, str) for value in row}
         if len(kinds) > 1:
-            shown = ", ".join(f"{column} is {'text' if isinstance(value, str) else 'messages'}"
-                              for column, value in zip(present, row, strict=True))
-            raise InfopoConfigError(f"{where(name, index, source_file(name))}: {shown}; a row is all text or all "
-                                    "messages")
+            shown = ", ".join(
+                f"{column} is {'text' if isinstance(value, str) else 'messages'}"
+                for column, value in zip(present, row, strict=True)
+            )
+            raise InfopoConfigError(
+                f"{where(name, index, source_file(name))}: {shown}; a row is all text or all messages"
+            )
 
 
 # ---- files that do not load ---------------------------------------------------------------------------------
@@ -166,7 +175,7 @@ def utf8_problem(path: Path) -> str | None:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                return f"line {number} is not UTF-8 (byte {error.start}: {raw[error.start:error.start + 1]!r})"
+                return f"line {number} is not UTF-8 (byte {error.start}: {raw[error.start : error.start + 1]!r})"
     return None
 
 
@@ -190,8 +199,10 @@ def _jsonl_problem(path: Path) -> str | None:
                 if kind == "null":
                     continue
                 if key in seen and seen[key][0] != kind:
-                    return (f"line {number}, column {key!r}: {describe(value)} where line {seen[key][1]} has a "
-                            f"{seen[key][0]}")
+                    return (
+                        f"line {number}, column {key!r}: {describe(value)} where line {seen[key][1]} has a "
+                        f"{seen[key][0]}"
+                    )
                 seen.setdefault(key, (kind, number))
     return None
 
@@ -243,8 +254,9 @@ def _is_empty(value) -> bool:
     if isinstance(value, str):
         return not value.strip()
     if isinstance(value, (list, tuple)):
-        return not value or all(isinstance(m, dict) and not str(m.get("content") or "").strip()
-                                and not m.get("tool_calls") for m in value)
+        return not value or all(
+            isinstance(m, dict) and not str(m.get("content") or "").strip() and not m.get("tool_calls") for m in value
+        )
     return value is None
 
 

@@ -27,7 +27,11 @@ def fit_line(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     intercept = y.mean() - slope * x.mean()
     residual = ((y - slope * x - intercept) ** 2).sum()
     total = (y_centered**2).sum()
-    return {"slope": slope.item(), "intercept": intercept.item(), "r2": (1 - residual / total).item() if total > 0 else 0.0}
+    return {
+        "slope": slope.item(),
+        "intercept": intercept.item(),
+        "r2": (1 - residual / total).item() if total > 0 else 0.0,
+    }
 
 
 def _score(model, tokenizer, row) -> tuple[float, float]:
@@ -36,8 +40,16 @@ def _score(model, tokenizer, row) -> tuple[float, float]:
     return chosen, rejected
 
 
-def analyze_pairs(policy, ref, tokenizer, dataset: Dataset, rejected_model=None, k: int = 0,
-                  entropy_prompts: int = 16, max_new_tokens: int = 32) -> dict:
+def analyze_pairs(
+    policy,
+    ref,
+    tokenizer,
+    dataset: Dataset,
+    rejected_model=None,
+    k: int = 0,
+    entropy_prompts: int = 16,
+    max_new_tokens: int = 32,
+) -> dict:
     """Per-pair margins and the summary statistics of the DID view of a trained policy (see the module docstring).
 
     With ``k >= 2`` the DID entropy is estimated for each of the first ``entropy_prompts`` prompts from K policy
@@ -55,7 +67,9 @@ def analyze_pairs(policy, ref, tokenizer, dataset: Dataset, rejected_model=None,
         "displacement_frac": (scores["policy"][:, 0] < scores["ref"][:, 0]).float().mean().item(),
     }
     if m_rejected is not None:
-        summary["full_ordered_frac"] = log_margin_ordered(m_rejected, margins["ref"], margins["policy"]).float().mean().item()
+        summary["full_ordered_frac"] = (
+            log_margin_ordered(m_rejected, margins["ref"], margins["policy"]).float().mean().item()
+        )
         log_ratio = (scores["policy"] - scores["ref"]).flatten()
         ref_over_rejected = (scores["ref"] - scores["rejected_gen"]).flatten()
         summary["power_law_fit"] = fit_line(log_ratio, ref_over_rejected)
@@ -71,9 +85,13 @@ def analyze_pairs(policy, ref, tokenizer, dataset: Dataset, rejected_model=None,
             entropies.append(did_entropy_snis(policy_logps.cpu(), ref_logps.cpu())[0].item())
         summary.update(did_entropy_mean=sum(entropies) / len(entropies), did_entropy_k=k)
     per_pair = [
-        {"margin_policy": margins["policy"][i].item(), "margin_ref": margins["ref"][i].item(),
-         **({"margin_rejected_gen": m_rejected[i].item()} if m_rejected is not None else {}),
-         "logp_policy_chosen": scores["policy"][i, 0].item(), "logp_ref_chosen": scores["ref"][i, 0].item()}
+        {
+            "margin_policy": margins["policy"][i].item(),
+            "margin_ref": margins["ref"][i].item(),
+            **({"margin_rejected_gen": m_rejected[i].item()} if m_rejected is not None else {}),
+            "logp_policy_chosen": scores["policy"][i, 0].item(),
+            "logp_ref_chosen": scores["ref"][i, 0].item(),
+        }
         for i in range(len(dataset))
     ]
     return {"summary": summary, "pairs": per_pair, "prompt_entropies": entropies}
@@ -109,11 +127,19 @@ def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: in
         if isinstance(prompt, str):
             rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
         else:
-            rows.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen.strip()}],
-                         "rejected": [{"role": "assistant", "content": rejected.strip()}]})
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "chosen": [{"role": "assistant", "content": chosen.strip()}],
+                    "rejected": [{"role": "assistant", "content": rejected.strip()}],
+                }
+            )
     if cut:
-        warnings.warn(f"{cut} of {len(prompts) * (k - 1)} rejected candidates reached max_new_tokens={max_new_tokens} "
-                      "without EOS: scored as prefixes (raise max_new_tokens for whole responses)", stacklevel=2)
+        warnings.warn(
+            f"{cut} of {len(prompts) * (k - 1)} rejected candidates reached max_new_tokens={max_new_tokens} "
+            "without EOS: scored as prefixes (raise max_new_tokens for whole responses)",
+            stacklevel=2,
+        )
     return Dataset.from_list(rows)
 
 

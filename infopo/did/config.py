@@ -26,9 +26,7 @@ class DIDDPOConfig(InfopoDPOConfig):
     did_entropy_k: int = field(
         default=16, metadata={"help": "Policy samples per prompt for the entropy estimate (K >= 2; bias falls with K)."}
     )
-    did_entropy_max_new_tokens: int = field(
-        default=32, metadata={"help": "Length limit of the sampled completions."}
-    )
+    did_entropy_max_new_tokens: int = field(default=32, metadata={"help": "Length limit of the sampled completions."})
 
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
@@ -38,6 +36,8 @@ class DIDDPOConfig(InfopoDPOConfig):
             raise ValueError(f"did_entropy_steps must be >= 0, got {self.did_entropy_steps}")
         if self.did_entropy_steps:
             if self.did_entropy_k < 2:
-                raise ValueError(f"did_entropy_k must be at least 2 (a self-normalised estimate), got {self.did_entropy_k}")
+                raise ValueError(
+                    f"did_entropy_k must be at least 2 (a self-normalised estimate), got {self.did_entropy_k}"
+                )
             if self.did_entropy_prompts < 1 or self.did_entropy_max_new_tokens < 1:
                 raise ValueError("did_entropy_prompts and did_entropy_max_new_tokens must be at least 1")

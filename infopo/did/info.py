@@ -97,7 +97,11 @@ def optimal_rejected_weights(ref_logps: torch.Tensor, target_logps: torch.Tensor
 
 
 def resample_rejected(
-    ref_logps: torch.Tensor, target_logps: torch.Tensor, beta: float, num: int = 1, generator: torch.Generator | None = None
+    ref_logps: torch.Tensor,
+    target_logps: torch.Tensor,
+    beta: float,
+    num: int = 1,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Indices of ``num`` rejected responses per row among K reference samples (shape (..., K) in, (..., num) out)."""
     weights = optimal_rejected_weights(ref_logps, target_logps, beta)

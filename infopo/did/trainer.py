@@ -27,15 +27,15 @@ from transformers import TrainerCallback
 
 from infopo.did.config import DIDDPOConfig
 from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
-from infopo.model_card import final_metrics, metric_table
-from infopo.scoring import completion_logps, sample_completions
 from infopo.errors import InfopoConfigError
+from infopo.model_card import final_metrics, metric_table
 from infopo.papers import DID as DID_PAPER
+from infopo.scoring import completion_logps, sample_completions
 from infopo.trainers import InfopoDPOTrainer
 
 
 class _EntropyCallback(TrainerCallback):
-    def __init__(self, trainer: "DIDDPOTrainer"):
+    def __init__(self, trainer: DIDDPOTrainer):
         self.trainer = trainer
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -118,8 +118,15 @@ class DIDDPOTrainer(InfopoDPOTrainer):
             dim=1,
         )
         means = self.accelerator.gather_for_metrics(per_pair.float()).mean(0).tolist()
-        names = ("logratio_chosen", "logratio_rejected", "margin_policy", "margin_ref", "ordered_frac",
-                 "displacement_frac", "pair_entropy")
+        names = (
+            "logratio_chosen",
+            "logratio_rejected",
+            "margin_policy",
+            "margin_ref",
+            "ordered_frac",
+            "displacement_frac",
+            "pair_entropy",
+        )
         mode = "train" if self.model.training else "eval"
         for name, value in zip(names, means, strict=True):
             self._metrics[mode][f"did/{name}"].append(value)
@@ -144,7 +151,9 @@ class DIDDPOTrainer(InfopoDPOTrainer):
             lengths.append(mask.sum(-1).float().mean())
             policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
             if self.ref_model is not None:
-                ref_logps = completion_logps(self.accelerator.unwrap_model(self.ref_model), sequences, len(prompt_ids), mask)
+                ref_logps = completion_logps(
+                    self.accelerator.unwrap_model(self.ref_model), sequences, len(prompt_ids), mask
+                )
             else:
                 with policy.disable_adapter():
                     ref_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
@@ -156,18 +165,23 @@ class DIDDPOTrainer(InfopoDPOTrainer):
 
     def _card_sections(self) -> list[tuple[str, str]]:
         args, metrics = self.args, final_metrics(self.state.log_history)
-        entropy = (f"every {args.did_entropy_steps} steps on {args.did_entropy_prompts} fixed prompts from K = "
-                   f"{args.did_entropy_k} policy samples of up to {args.did_entropy_max_new_tokens} tokens"
-                   if args.did_entropy_steps else "not estimated (did_entropy_steps: 0)")
-        body = "\n".join([
-            f"DPO with beta {args.beta:g}; differential-information metrics from the log-probs DPO computes, every "
-            f"logging step. DID entropy: {entropy}. Reading: `did/ordered_frac` is the share of pairs with the "
-            "policy's log-margin at least the reference's (the observable log-margin ordering), "
-            "`did/displacement_frac` the share whose chosen response lost likelihood, `did/pair_entropy` the entropy "
-            "of the DID restricted to each pair (0 to log 2 = 0.693). `did/entropy` is in nats over whole sequences, "
-            "so it grows with their length: `did/entropy_per_token` divides it by the samples' mean length "
-            "(`did/sample_length`); the estimate is biased at small K (`did/entropy_k`).",
-            "",
-            *metric_table(metrics, [key for key in metrics if key.startswith("did/")]),
-        ])
+        entropy = (
+            f"every {args.did_entropy_steps} steps on {args.did_entropy_prompts} fixed prompts from K = "
+            f"{args.did_entropy_k} policy samples of up to {args.did_entropy_max_new_tokens} tokens"
+            if args.did_entropy_steps
+            else "not estimated (did_entropy_steps: 0)"
+        )
+        body = "\n".join(
+            [
+                f"DPO with beta {args.beta:g}; differential-information metrics from the log-probs DPO computes, every "
+                f"logging step. DID entropy: {entropy}. Reading: `did/ordered_frac` is the share of pairs with the "
+                "policy's log-margin at least the reference's (the observable log-margin ordering), "
+                "`did/displacement_frac` the share whose chosen response lost likelihood, `did/pair_entropy` the entropy "
+                "of the DID restricted to each pair (0 to log 2 = 0.693). `did/entropy` is in nats over whole sequences, "
+                "so it grows with their length: `did/entropy_per_token` divides it by the samples' mean length "
+                "(`did/sample_length`); the estimate is biased at small K (`did/entropy_k`).",
+                "",
+                *metric_table(metrics, [key for key in metrics if key.startswith("did/")]),
+            ]
+        )
         return [*super()._card_sections(), ("Differential information (DID)", body)]

@@ -21,39 +21,55 @@ class GainRLArguments:
     """
 
     gainrl_samples_per_epoch: int | None = field(
-        default=None, metadata={"help": "M: prompts drawn per epoch; setting it turns GAIN-RL on. An epoch "
-                                        "(num_train_epochs) is then one draw of M prompts, not a pass over the data "
-                                        "set (M/N of TRL's epoch; set max_steps for a fixed length), and its prompts "
-                                        "come in rank order, unshuffled, as the authors' code draws them."}
+        default=None,
+        metadata={
+            "help": "M: prompts drawn per epoch; setting it turns GAIN-RL on. An epoch "
+            "(num_train_epochs) is then one draw of M prompts, not a pass over the data "
+            "set (M/N of TRL's epoch; set max_steps for a fixed length), and its prompts "
+            "come in rank order, unshuffled, as the authors' code draws them."
+        },
     )
     gainrl_order: str = field(
-        default="angle", metadata={"help": "Ranking: 'angle' (score, highest first), 'answer_logprob' (the mean "
-                                           "log-prob of the row's answer after the prompt, highest first), 'length' "
-                                           "(shortest first) or 'random', each drawn by GAIN-RL's Gaussian over ranks; "
-                                           "or 'learnability': no ranking, each epoch draws the prompts of highest "
-                                           "predicted success variance under their success history "
-                                           "(infopo.gainrl.learnability)."}
+        default="angle",
+        metadata={
+            "help": "Ranking: 'angle' (score, highest first), 'answer_logprob' (the mean "
+            "log-prob of the row's answer after the prompt, highest first), 'length' "
+            "(shortest first) or 'random', each drawn by GAIN-RL's Gaussian over ranks; "
+            "or 'learnability': no ranking, each epoch draws the prompts of highest "
+            "predicted success variance under their success history "
+            "(infopo.gainrl.learnability)."
+        },
     )
     gainrl_scores: str | None = field(
         default=None,
-        metadata={"help": "Score file from `infopo gainrl score` of the order's signal (angle or answer_logprob; for "
-                          "learnability, answer_logprob: the prior); without it the policy scores the prompts at "
-                          "start-up (learnability: a uniform prior)."},
+        metadata={
+            "help": "Score file from `infopo gainrl score` of the order's signal (angle or answer_logprob; for "
+            "learnability, answer_logprob: the prior); without it the policy scores the prompts at "
+            "start-up (learnability: a uniform prior)."
+        },
     )
     gainrl_answer_column: str = field(
         default="answer", metadata={"help": "Column with each row's reference answer (gainrl_order answer_logprob)."}
     )
     gainrl_answer_prefix: str = field(
-        default="", metadata={"help": "Text between the prompt and the scored answer (answer_logprob), e.g. ' the "
-                                      "answer is ' where completions state it so."}
+        default="",
+        metadata={
+            "help": "Text between the prompt and the scored answer (answer_logprob), e.g. ' the "
+            "answer is ' where completions state it so."
+        },
     )
     learnability_explore: float = field(
-        default=0.25, metadata={"help": "Share of each epoch's M prompts that goes to the least-tried prompts "
-                                        "(gainrl_order: learnability)."}
+        default=0.25,
+        metadata={
+            "help": "Share of each epoch's M prompts that goes to the least-tried prompts (gainrl_order: learnability)."
+        },
     )
     learnability_skip_floor: float = field(
-        default=0.1, metadata={"help": "A prompt predicted to give a zero-variance group is skipped with that "
-                                       "probability, at most 1 - this: its least chance per epoch to be drawn."}
+        default=0.1,
+        metadata={
+            "help": "A prompt predicted to give a zero-variance group is skipped with that "
+            "probability, at most 1 - this: its least chance per epoch to be drawn."
+        },
     )
     learnability_prior_strength: float = field(
         default=2.0, metadata={"help": "Pseudo-rollouts of the prior from answer_logprob scores (learnability)."}
@@ -67,31 +83,42 @@ class GainRLArguments:
     )
     gainrl_alpha: float = field(default=2.0, metadata={"help": "Slope of the tanh in the update of mu."})
     gainrl_target_acc: float = field(
-        default=0.5, metadata={"help": "beta: accuracy at which the accuracy term of the update is zero "
-                                       "(gainrl_target: fixed)."}
+        default=0.5,
+        metadata={"help": "beta: accuracy at which the accuracy term of the update is zero (gainrl_target: fixed)."},
     )
     gainrl_target: str = field(
-        default="fixed", metadata={"help": "'fixed': beta = gainrl_target_acc (the authors' rule); 'running': beta is "
-                                           "a moving average of the policy's own epoch accuracies, so mu advances for "
-                                           "policies far from 50% success too."}
+        default="fixed",
+        metadata={
+            "help": "'fixed': beta = gainrl_target_acc (the authors' rule); 'running': beta is "
+            "a moving average of the policy's own epoch accuracies, so mu advances for "
+            "policies far from 50% success too."
+        },
     )
     gainrl_target_momentum: float = field(
         default=0.5, metadata={"help": "Momentum of the running target's moving average (gainrl_target: running)."}
     )
     gainrl_max_delta: float | None = field(
-        default=None, metadata={"help": "Upper clip of an update of mu (default 2 * step); the lower clip is gainrl_min_delta."}
+        default=None,
+        metadata={"help": "Upper clip of an update of mu (default 2 * step); the lower clip is gainrl_min_delta."},
     )
-    gainrl_min_delta: float = field(default=0.0, metadata={"help": "Lower clip of an update of mu (0: mu never moves back)."})
+    gainrl_min_delta: float = field(
+        default=0.0, metadata={"help": "Lower clip of an update of mu (0: mu never moves back)."}
+    )
     gainrl_success_threshold: float = field(
-        default=0.5, metadata={"help": "A rollout succeeds when its total reward is above this; acc is the epoch's success rate."}
+        default=0.5,
+        metadata={"help": "A rollout succeeds when its total reward is above this; acc is the epoch's success rate."},
     )
     gainrl_layer: int = field(
-        default=-1, metadata={"help": "Decoder layer whose MLP input gives the hidden states (negative: from the end). "
-                                      "The authors' forks hard-code layer 23 online, the last layer only of a 24-layer "
-                                      "model (Qwen2.5-0.5B); infopo's default is the last layer of any depth."}
+        default=-1,
+        metadata={
+            "help": "Decoder layer whose MLP input gives the hidden states (negative: from the end). "
+            "The authors' forks hard-code layer 23 online, the last layer only of a 24-layer "
+            "model (Qwen2.5-0.5B); infopo's default is the last layer of any depth."
+        },
     )
     gainrl_inter_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the question-template term of the offline score (paper 1, official code 8)."}
+        default=1.0,
+        metadata={"help": "Weight of the question-template term of the offline score (paper 1, official code 8)."},
     )
 
     @property

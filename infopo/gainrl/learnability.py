@@ -63,8 +63,16 @@ def zero_variance_probability(a: torch.Tensor, b: torch.Tensor, group_size: int)
     return torch.exp(log_beta(a + group_size, b) - base) + torch.exp(log_beta(a, b + group_size) - base)
 
 
-def draw_learnable(a: list[float], b: list[float], trials: list[int], samples: int, group_size: int,
-                   generator: torch.Generator, explore: float = 0.25, skip_floor: float = 0.1) -> dict:
+def draw_learnable(
+    a: list[float],
+    b: list[float],
+    trials: list[int],
+    samples: int,
+    group_size: int,
+    generator: torch.Generator,
+    explore: float = 0.25,
+    skip_floor: float = 0.1,
+) -> dict:
     """The ``samples`` prompt indices of one epoch (see the module docstring), with what the draw decided from:
     ``indices``, ``skipped`` (candidates passed over), ``predicted_var`` (mean E[p(1 - p)] of the drawn prompts)."""
     count = len(a)
@@ -87,5 +95,8 @@ def draw_learnable(a: list[float], b: list[float], trials: list[int], samples: i
         chosen.append(index)
     refill = samples - len(chosen)
     chosen += passed_over[:refill]
-    return {"indices": chosen, "skipped": len(passed_over) - refill,
-            "predicted_var": variance[torch.tensor(chosen)].mean().item()}
+    return {
+        "indices": chosen,
+        "skipped": len(passed_over) - refill,
+        "predicted_var": variance[torch.tensor(chosen)].mean().item(),
+    }

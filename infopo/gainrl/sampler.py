@@ -61,9 +61,11 @@ class GainRLState:
         saved = json.loads(path.read_text())
         for key in ("samples_per_epoch", "generation_batch_size"):  # they fix where epochs end
             if saved.get(key) != getattr(self, key):
-                raise InfopoConfigError(f"{path} was written with {key}={saved.get(key)}, this run has "
-                                        f"{getattr(self, key)}: resume with the same gainrl_samples_per_epoch, batch "
-                                        "size and number of processes")
+                raise InfopoConfigError(
+                    f"{path} was written with {key}={saved.get(key)}, this run has "
+                    f"{getattr(self, key)}: resume with the same gainrl_samples_per_epoch, batch "
+                    "size and number of processes"
+                )
         for key, value in saved.items():
             setattr(self, key, value)
 
@@ -71,14 +73,26 @@ class GainRLState:
 class GainRLSampler(Sampler[int]):
     """Yields data set indices for one epoch of GAIN-RL (see the module docstring)."""
 
-    def __init__(self, ranked: list[int], samples_per_epoch: int, sigma: float, state: GainRLState, seed: int,
-                 mini_repeat_count: int = 1, batch_size: int = 1, repeat_count: int = 1):
+    def __init__(
+        self,
+        ranked: list[int],
+        samples_per_epoch: int,
+        sigma: float,
+        state: GainRLState,
+        seed: int,
+        mini_repeat_count: int = 1,
+        batch_size: int = 1,
+        repeat_count: int = 1,
+    ):
         if samples_per_epoch > len(ranked):
-            raise InfopoConfigError(f"gainrl_samples_per_epoch={samples_per_epoch} is larger than the data set "
-                                    f"({len(ranked)} prompts)")
+            raise InfopoConfigError(
+                f"gainrl_samples_per_epoch={samples_per_epoch} is larger than the data set ({len(ranked)} prompts)"
+            )
         if samples_per_epoch % batch_size:
-            raise InfopoConfigError(f"gainrl_samples_per_epoch={samples_per_epoch} must be a multiple of the "
-                                    f"{batch_size} distinct prompts of a generation batch")
+            raise InfopoConfigError(
+                f"gainrl_samples_per_epoch={samples_per_epoch} must be a multiple of the "
+                f"{batch_size} distinct prompts of a generation batch"
+            )
         self.ranked, self.samples_per_epoch, self.sigma = ranked, samples_per_epoch, sigma
         self.state, self.seed = state, seed
         self.mini_repeat_count, self.batch_size, self.repeat_count = mini_repeat_count, batch_size, repeat_count
@@ -110,8 +124,15 @@ class LearnabilitySampler(GainRLSampler):
     """GAIN-RL's sampler with :func:`~infopo.gainrl.learnability.draw_learnable`'s draw: the M prompts of highest
     predicted success variance under each prompt's Beta posterior (``prior``: its (a, b) before any rollout)."""
 
-    def __init__(self, prior: tuple[list[float], list[float]], group_size: int, explore: float, skip_floor: float,
-                 canonical: list[int] | None = None, **settings):
+    def __init__(
+        self,
+        prior: tuple[list[float], list[float]],
+        group_size: int,
+        explore: float,
+        skip_floor: float,
+        canonical: list[int] | None = None,
+        **settings,
+    ):
         super().__init__(**settings)
         self.prior, self.group_size, self.explore, self.skip_floor = prior, group_size, explore, skip_floor
         self.canonical = canonical or list(range(len(prior[0])))
@@ -124,7 +145,15 @@ class LearnabilitySampler(GainRLSampler):
         a = [prior + done for prior, done in zip(self.prior[0], successes, strict=True)]
         b = [prior + tried - done for prior, tried, done in zip(self.prior[1], trials, successes, strict=True)]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + state.epoch)
-        draw = draw_learnable(a, b, trials, self.samples_per_epoch, self.group_size, generator,
-                              explore=self.explore, skip_floor=self.skip_floor)
+        draw = draw_learnable(
+            a,
+            b,
+            trials,
+            self.samples_per_epoch,
+            self.group_size,
+            generator,
+            explore=self.explore,
+            skip_floor=self.skip_floor,
+        )
         state.skipped, state.predicted_var = draw["skipped"], draw["predicted_var"]
         return draw["indices"]

@@ -32,8 +32,10 @@ def hooked_module(model: nn.Module, layer: int) -> nn.Module:
     """The MLP of decoder layer ``layer`` (negative counts from the end); errors name the valid range."""
     layers = decoder_layers(model)
     if not -len(layers) <= layer < len(layers):
-        raise InfopoConfigError(f"gainrl layer {layer} is out of range for a model with {len(layers)} decoder layers "
-                                f"(use {-len(layers)}..{len(layers) - 1})")
+        raise InfopoConfigError(
+            f"gainrl layer {layer} is out of range for a model with {len(layers)} decoder layers "
+            f"(use {-len(layers)}..{len(layers) - 1})"
+        )
     block = layers[layer]
     if not hasattr(block, "mlp"):
         raise InfopoConfigError(f"decoder layer {layer} ({type(block).__name__}) has no 'mlp' to hook")
@@ -69,8 +71,9 @@ class _Stop(Exception):
 
 
 @torch.no_grad()
-def score_prompts(model, tokenizer, prompts: list, *, layer: int = -1, inter_weight: float = 1.0,
-                  batch_size: int = 16) -> dict[str, list]:
+def score_prompts(
+    model, tokenizer, prompts: list, *, layer: int = -1, inter_weight: float = 1.0, batch_size: int = 16
+) -> dict[str, list]:
     """Angle score and token length of every prompt (batches of similar length, right padding)."""
     module = hooked_module(model, layer)
     encoded = [prompt_token_masks(tokenizer, prompt) for prompt in prompts]
@@ -118,6 +121,7 @@ def ranks_by_score(scores: list[float]) -> list[int]:
 
 def spearman(x: list[float], y: list[float]) -> float:
     """Spearman rank correlation (average ranks for ties); 0 when either side is constant."""
+
     def average_ranks(values):
         order = sorted(range(len(values)), key=values.__getitem__)
         ranks = [0.0] * len(values)

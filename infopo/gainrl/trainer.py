@@ -30,12 +30,12 @@ from transformers import TrainerCallback
 from transformers.utils import logging
 
 from infopo.errors import InfopoConfigError
-from infopo.papers import GAIN_RL
 from infopo.gainrl.learnability import prior_counts
 from infopo.gainrl.sampler import GainRLSampler, GainRLState, LearnabilitySampler
 from infopo.gainrl.schedule import running_target, update_center
 from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
 from infopo.gainrl.signals import angle_concentration
+from infopo.papers import GAIN_RL
 from infopo.scoring import answer_logprobs
 
 logger = logging.get_logger(__name__)
@@ -53,12 +53,16 @@ def load_scores(path: str, prompts: list, signal: str = "angle") -> dict:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise InfopoConfigError(f"{file} is not a score file of `infopo gainrl score` ({error})") from None
     if saved.get("signal", "angle") != signal:
-        raise InfopoConfigError(f"{file} holds {saved.get('signal', 'angle')} scores; this run needs {signal} scores "
-                                f"(`infopo gainrl score --signal {signal}`)")
+        raise InfopoConfigError(
+            f"{file} holds {saved.get('signal', 'angle')} scores; this run needs {signal} scores "
+            f"(`infopo gainrl score --signal {signal}`)"
+        )
     if len(scores) != len(prompts) or fingerprint != prompts_fingerprint(prompts):
-        raise InfopoConfigError(f"{file} was scored on other prompts ({len(scores)} prompts, fingerprint "
-                                f"{fingerprint}) than this training set ({len(prompts)} prompts, fingerprint "
-                                f"{prompts_fingerprint(prompts)})")
+        raise InfopoConfigError(
+            f"{file} was scored on other prompts ({len(scores)} prompts, fingerprint "
+            f"{fingerprint}) than this training set ({len(prompts)} prompts, fingerprint "
+            f"{prompts_fingerprint(prompts)})"
+        )
     return saved
 
 
@@ -110,8 +114,15 @@ class GainRLCallback(TrainerCallback):
             schedule.target = running_target(schedule.target, acc, args.gainrl_target_momentum)
         else:
             target = args.gainrl_target_acc
-        schedule.mu, delta = update_center(schedule.mu, acc, angle, step=trainer.gainrl_step, alpha=args.gainrl_alpha,
-                                           target_acc=target, clip=trainer.gainrl_clip)
+        schedule.mu, delta = update_center(
+            schedule.mu,
+            acc,
+            angle,
+            step=trainer.gainrl_step,
+            alpha=args.gainrl_alpha,
+            target_acc=target,
+            clip=trainer.gainrl_clip,
+        )
         metrics["gainrl/acc"].append(acc)
         metrics["gainrl/target"].append(target)
         metrics["gainrl/delta"].append(delta)
@@ -138,8 +149,10 @@ class GainRLTrainerMixin:
             raise InfopoConfigError("GAIN-RL needs a map-style train_dataset (it ranks every prompt)")
         n = len(self.train_dataset)
         if config.gainrl_samples_per_epoch > n:
-            raise InfopoConfigError(f"gainrl_samples_per_epoch={config.gainrl_samples_per_epoch} is larger than the "
-                                    f"training set ({n} prompts)")
+            raise InfopoConfigError(
+                f"gainrl_samples_per_epoch={config.gainrl_samples_per_epoch} is larger than the "
+                f"training set ({n} prompts)"
+            )
         # The config's defaults scale the official values (sigma 1000, n 500, clip [0, 1000] at N ~ 7500) to N.
         self.gainrl_sigma = config.gainrl_sigma or 0.13 * n
         self.gainrl_step = config.gainrl_step or n / 15
@@ -147,22 +160,31 @@ class GainRLTrainerMixin:
         self.gainrl_clip = (config.gainrl_min_delta, upper)
         self._gainrl_module = hooked_module(self.model, config.gainrl_layer)  # checks the layer before training
         self.gainrl_ranked = self._gainrl_ranking()
-        self.gainrl_state = GainRLState(mu=config.gainrl_mu, samples_per_epoch=config.gainrl_samples_per_epoch,
-                                        generation_batch_size=config.generation_batch_size)
+        self.gainrl_state = GainRLState(
+            mu=config.gainrl_mu,
+            samples_per_epoch=config.gainrl_samples_per_epoch,
+            generation_batch_size=config.generation_batch_size,
+        )
         if config.gainrl_order == "learnability":
             self._gainrl_prior = self._learnability_prior()
             self.gainrl_state.successes, self.gainrl_state.pending_successes = [0.0] * n, [0.0] * n
             self.gainrl_state.trials, self.gainrl_state.pending_trials = [0] * n, [0] * n
             self._gainrl_index: dict[str, int] = {}  # a repeated prompt counts on its first row
-            self._gainrl_canonical = [self._gainrl_index.setdefault(prompt_key(prompt), index)
-                                      for index, prompt in enumerate(self.train_dataset["prompt"])]
+            self._gainrl_canonical = [
+                self._gainrl_index.setdefault(prompt_key(prompt), index)
+                for index, prompt in enumerate(self.train_dataset["prompt"])
+            ]
         self._get_train_sampler()  # checks M against the generation batch now, not when training starts
         if config.max_steps <= 0 and config.gainrl_samples_per_epoch < n:
             logger.warning(
                 "GAIN-RL: num_train_epochs=%g counts GAIN-RL epochs of gainrl_samples_per_epoch=%d of the %d prompts "
                 "(drawn around mu, in rank order), not passes over the data set: the run has %.3gx the optimizer "
-                "steps of TRL's sampler; set max_steps to fix its length", config.num_train_epochs,
-                config.gainrl_samples_per_epoch, n, config.gainrl_samples_per_epoch / n)
+                "steps of TRL's sampler; set max_steps to fix its length",
+                config.num_train_epochs,
+                config.gainrl_samples_per_epoch,
+                n,
+                config.gainrl_samples_per_epoch / n,
+            )
         self._gainrl_recording = False
         self._gainrl_mask: torch.Tensor | None = None
         self._gainrl_angle_sums = torch.zeros(2, dtype=torch.float64, device=self.accelerator.device)  # sum, count
@@ -175,18 +197,28 @@ class GainRLTrainerMixin:
         """Mean answer log-prob of every prompt under the policy (rank 0 scores, every rank gets its scores)."""
         config = self.args
         if config.gainrl_answer_column not in self.train_dataset.column_names:
-            raise InfopoConfigError(f"gainrl_order answer_logprob needs the answer column {config.gainrl_answer_column!r}; "
-                                    f"the training set has {', '.join(self.train_dataset.column_names)}")
+            raise InfopoConfigError(
+                f"gainrl_order answer_logprob needs the answer column {config.gainrl_answer_column!r}; "
+                f"the training set has {', '.join(self.train_dataset.column_names)}"
+            )
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
-            raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score --signal "
-                                    "answer_logprob`) and pass gainrl_scores")
+            raise InfopoConfigError(
+                "under ZeRO-3 score the prompts offline (`infopo gainrl score --signal "
+                "answer_logprob`) and pass gainrl_scores"
+            )
         scores = [None]
         if self.accelerator.is_main_process:
             was_training = self.model.training
             self.model.eval()
             answers = [str(answer) for answer in self.train_dataset[config.gainrl_answer_column]]
-            scores = [[mean for mean, _, _ in answer_logprobs(self.model, self.processing_class, prompts, answers,
-                                                              prefix=config.gainrl_answer_prefix)]]
+            scores = [
+                [
+                    mean
+                    for mean, _, _ in answer_logprobs(
+                        self.model, self.processing_class, prompts, answers, prefix=config.gainrl_answer_prefix
+                    )
+                ]
+            ]
             self.model.train(was_training)
         return broadcast_object_list(scores, from_process=0)[0]
 
@@ -218,13 +250,20 @@ class GainRLTrainerMixin:
         if config.gainrl_scores is not None:
             return ranks_by_score(load_scores(config.gainrl_scores, prompts)["scores"])
         if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
-            raise InfopoConfigError("under ZeRO-3 score the prompts offline (`infopo gainrl score`) and pass gainrl_scores")
+            raise InfopoConfigError(
+                "under ZeRO-3 score the prompts offline (`infopo gainrl score`) and pass gainrl_scores"
+            )
         ranking = [None]
         if self.accelerator.is_main_process:  # one ranking for all: scores may differ in the last bits across devices
             was_training = self.model.training
             self.model.eval()
-            scores = score_prompts(self.model, self.processing_class, prompts, layer=config.gainrl_layer,
-                                   inter_weight=config.gainrl_inter_weight)["scores"]
+            scores = score_prompts(
+                self.model,
+                self.processing_class,
+                prompts,
+                layer=config.gainrl_layer,
+                inter_weight=config.gainrl_inter_weight,
+            )["scores"]
             self.model.train(was_training)
             ranking = [ranks_by_score(scores)]
         return broadcast_object_list(ranking, from_process=0)[0]
@@ -235,14 +274,25 @@ class GainRLTrainerMixin:
         if self.gainrl_state is None:
             return super()._get_train_sampler(dataset)
         args = self.args
-        settings = dict(ranked=self.gainrl_ranked, samples_per_epoch=args.gainrl_samples_per_epoch,
-                        sigma=self.gainrl_sigma, state=self.gainrl_state, seed=args.seed,
-                        mini_repeat_count=self.num_generations,
-                        batch_size=args.generation_batch_size // self.num_generations,
-                        repeat_count=self.num_iterations * args.steps_per_generation)
+        settings = dict(
+            ranked=self.gainrl_ranked,
+            samples_per_epoch=args.gainrl_samples_per_epoch,
+            sigma=self.gainrl_sigma,
+            state=self.gainrl_state,
+            seed=args.seed,
+            mini_repeat_count=self.num_generations,
+            batch_size=args.generation_batch_size // self.num_generations,
+            repeat_count=self.num_iterations * args.steps_per_generation,
+        )
         if args.gainrl_order == "learnability":
-            return LearnabilitySampler(self._gainrl_prior, self.num_generations, args.learnability_explore,
-                                       args.learnability_skip_floor, canonical=self._gainrl_canonical, **settings)
+            return LearnabilitySampler(
+                self._gainrl_prior,
+                self.num_generations,
+                args.learnability_explore,
+                args.learnability_skip_floor,
+                canonical=self._gainrl_canonical,
+                **settings,
+            )
         return GainRLSampler(**settings)
 
     # ---- online angle ---------------------------------------------------------------------------------------
@@ -258,8 +308,11 @@ class GainRLTrainerMixin:
         hidden = args[0]
         if hidden.shape[:2] != self._gainrl_mask.shape:
             if not self._gainrl_warned:  # padding-free / packed layouts carry no per-row mask to pair with
-                logger.warning("GAIN-RL: hidden states %s do not match the attention mask %s; no online angle",
-                               tuple(hidden.shape), tuple(self._gainrl_mask.shape))
+                logger.warning(
+                    "GAIN-RL: hidden states %s do not match the attention mask %s; no online angle",
+                    tuple(hidden.shape),
+                    tuple(self._gainrl_mask.shape),
+                )
                 self._gainrl_warned = True
             return
         angles = angle_concentration(hidden.detach(), self._gainrl_mask)  # stays on the device: no sync per forward
@@ -328,21 +381,34 @@ class GainRLTrainerMixin:
         if self.gainrl_state is not None and self.args.gainrl_order == "learnability":
             args, state = self.args, self.gainrl_state
             prior = "answer log-prob scores" if args.gainrl_scores else "a uniform prior"
-            sections.append(("GAIN-RL data schedule", (
-                f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of highest "
-                f"predicted success variance E[p(1-p)] under a Beta posterior of each prompt's successes (from {prior}),"
-                f" {args.learnability_explore:g} of them the least-tried, a prompt predicted to give a zero-variance "
-                f"group skipped with that probability (at most {1 - args.learnability_skip_floor:g}). "
-                f"{sum(state.trials)} rollouts counted over {state.epoch} epochs."
-            )))
+            sections.append(
+                (
+                    "GAIN-RL data schedule",
+                    (
+                        f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of highest "
+                        f"predicted success variance E[p(1-p)] under a Beta posterior of each prompt's successes (from {prior}),"
+                        f" {args.learnability_explore:g} of them the least-tried, a prompt predicted to give a zero-variance "
+                        f"group skipped with that probability (at most {1 - args.learnability_skip_floor:g}). "
+                        f"{sum(state.trials)} rollouts counted over {state.epoch} epochs."
+                    ),
+                )
+            )
         elif self.gainrl_state is not None:
             args = self.args
-            sections.append(("GAIN-RL data schedule", (
-                f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
-                f"over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle concentration "
-                f"(step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
-                + (f"{args.gainrl_target_acc:g}" if args.gainrl_target == "fixed" else
-                   f"the policy's running accuracy, momentum {args.gainrl_target_momentum:g}")
-                + f"). Final centre mu = {self.gainrl_state.mu:g} after {self.gainrl_state.epoch} epochs."
-            )))
+            sections.append(
+                (
+                    "GAIN-RL data schedule",
+                    (
+                        f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
+                        f"over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle concentration "
+                        f"(step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
+                        + (
+                            f"{args.gainrl_target_acc:g}"
+                            if args.gainrl_target == "fixed"
+                            else f"the policy's running accuracy, momentum {args.gainrl_target_momentum:g}"
+                        )
+                        + f"). Final centre mu = {self.gainrl_state.mu:g} after {self.gainrl_state.epoch} epochs."
+                    ),
+                )
+            )
         return sections

@@ -19,8 +19,9 @@ class IGPOCardMixin:
         extras, notes = super()._recipe_extras()
         if not extras.get("reward_funcs"):
             extras.pop("reward_funcs", None)  # the built-in outcome
-        if not self._rollout_source.startswith(tuple(f"IGPO's tag loop over SearchEnvironment episodes ({source} "
-                                                     for source in ("corpus", "retriever"))):
+        if not self._rollout_source.startswith(
+            tuple(f"IGPO's tag loop over SearchEnvironment episodes ({source} " for source in ("corpus", "retriever"))
+        ):
             notes.append(f"The rollouts came from {self._rollout_source}, given in Python: a recipe cannot express it.")
         return extras, notes
 
@@ -42,30 +43,32 @@ class IGPOCardMixin:
     def _quick_start(self, model_id: str) -> str:
         """A search loop with the tag protocol on one of the training prompts."""
         prompt = self._example_prompt or "who is the mayor of the capital of kodi?"
-        return "\n".join([
-            "import torch",
-            "from transformers import AutoModelForCausalLM, AutoTokenizer",
-            "from infopo.igpo import SearchEnvironment, extract_answer",
-            "",
-            f'model_id = "{model_id}"',
-            "tokenizer = AutoTokenizer.from_pretrained(model_id)",
-            "model = AutoModelForCausalLM.from_pretrained(model_id)",
-            'environment = SearchEnvironment(["kodi capital basu", "basu mayor ralo"])  # your documents',
-            f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
-            "if isinstance(prompt, str):",
-            '    context = tokenizer(prompt, return_tensors="pt")["input_ids"]',
-            "else:",
-            "    context = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors=\"pt\",",
-            '                                            return_dict=True)["input_ids"]',
-            f"for turn in range({self.args.max_turns}):",
-            f"    output = model.generate(context, max_new_tokens={self.args.max_turn_tokens}, "
-            "stop_strings=list(environment.stop_strings),",
-            "                            tokenizer=tokenizer, do_sample=False)",
-            "    text = tokenizer.decode(output[0, context.shape[1]:], skip_special_tokens=True)",
-            "    step = environment.step(text)  # a search gets its results back; an answer ends the episode",
-            "    if step.done:",
-            "        break",
-            '    observation = tokenizer(step.observation, add_special_tokens=False, return_tensors="pt")["input_ids"]',
-            "    context = torch.cat([output, observation], dim=1)",
-            "print(extract_answer(text))",
-        ])
+        return "\n".join(
+            [
+                "import torch",
+                "from transformers import AutoModelForCausalLM, AutoTokenizer",
+                "from infopo.igpo import SearchEnvironment, extract_answer",
+                "",
+                f'model_id = "{model_id}"',
+                "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+                "model = AutoModelForCausalLM.from_pretrained(model_id)",
+                'environment = SearchEnvironment(["kodi capital basu", "basu mayor ralo"])  # your documents',
+                f"prompt = {json.dumps(prompt, ensure_ascii=False)}",
+                "if isinstance(prompt, str):",
+                '    context = tokenizer(prompt, return_tensors="pt")["input_ids"]',
+                "else:",
+                '    context = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",',
+                '                                            return_dict=True)["input_ids"]',
+                f"for turn in range({self.args.max_turns}):",
+                f"    output = model.generate(context, max_new_tokens={self.args.max_turn_tokens}, "
+                "stop_strings=list(environment.stop_strings),",
+                "                            tokenizer=tokenizer, do_sample=False)",
+                "    text = tokenizer.decode(output[0, context.shape[1]:], skip_special_tokens=True)",
+                "    step = environment.step(text)  # a search gets its results back; an answer ends the episode",
+                "    if step.done:",
+                "        break",
+                '    observation = tokenizer(step.observation, add_special_tokens=False, return_tensors="pt")["input_ids"]',
+                "    context = torch.cat([output, observation], dim=1)",
+                "print(extract_answer(text))",
+            ]
+        )

@@ -12,85 +12,147 @@ class IGPOConfig(InfopoGRPOConfig):
     """``InfopoGRPOConfig`` plus IGPO's rollout, reward and advantage settings (arXiv 2510.14967)."""
 
     max_turns: int = field(
-        default=4, metadata={"help": "Turn limit of a tag-protocol rollout; hitting it without an answer gets the format "
-                                     "penalty as its outcome (its measured gains are kept)."})
+        default=4,
+        metadata={
+            "help": "Turn limit of a tag-protocol rollout; hitting it without an answer gets the format "
+            "penalty as its outcome (its measured gains are kept)."
+        },
+    )
     max_turn_tokens: int = field(
-        default=32, metadata={"help": "New tokens the policy may write in one turn of the tag protocol (the whole "
-                                      "rollout is capped by max_completion_length)."})
+        default=32,
+        metadata={
+            "help": "New tokens the policy may write in one turn of the tag protocol (the whole "
+            "rollout is capped by max_completion_length)."
+        },
+    )
     gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
     info_gain_kind: str = field(
         default="prob", metadata={"help": "Probe value: 'prob' (geometric-mean answer probability) or 'log_prob'."}
     )
     norm_mode: str = field(
-        default="joint", metadata={"help": "'joint': z-score all turn rewards of a group together; 'separate': gains and outcomes apart."}
+        default="joint",
+        metadata={
+            "help": "'joint': z-score all turn rewards of a group together; 'separate': gains and outcomes apart."
+        },
     )
     outcome_metric: str = field(default="f1", metadata={"help": "Final-turn reward: 'f1' or 'exact_match'."})
     f1_words: str = field(
-        default="set", metadata={"help": "F1 over the 'set' of words (the authors' code: repeats do not count) or the "
-                                         "'multiset' (SQuAD's bag of words, infopo's earlier rule)."})
+        default="set",
+        metadata={
+            "help": "F1 over the 'set' of words (the authors' code: repeats do not count) or the "
+            "'multiset' (SQuAD's bag of words, infopo's earlier rule)."
+        },
+    )
     answer_extraction: str = field(
-        default="authors", metadata={"help": "'authors': the first <answer> of the whole response, and the format "
-                                             "penalty when any think/answer/tool_call/code tag is unbalanced (the "
-                                             "authors' code); 'last_in_final_turn': the last complete answer of the "
-                                             "final turn (infopo's earlier rule)."})
+        default="authors",
+        metadata={
+            "help": "'authors': the first <answer> of the whole response, and the format "
+            "penalty when any think/answer/tool_call/code tag is unbalanced (the "
+            "authors' code); 'last_in_final_turn': the last complete answer of the "
+            "final turn (infopo's earlier rule)."
+        },
+    )
     format_penalty: float = field(
-        default=-2.0, metadata={"help": "Outcome of a rollout without a final answer (no answer tags in its last turn, "
-                                        "max_turns or max_completion_length hit), as in the authors' code."}
+        default=-2.0,
+        metadata={
+            "help": "Outcome of a rollout without a final answer (no answer tags in its last turn, "
+            "max_turns or max_completion_length hit), as in the authors' code."
+        },
     )
     gain_weight: float = field(default=1.0, metadata={"help": "Weight of the information-gain rewards."})
     outcome_weight: float = field(default=1.0, metadata={"help": "Weight of the outcome reward."})
     answer_column: str = field(
-        default="answer", metadata={"help": "Data set column with the ground-truth answer: a string, or a list of "
-                                            "acceptable answers (the probe scores the first, the outcome the best)."})
+        default="answer",
+        metadata={
+            "help": "Data set column with the ground-truth answer: a string, or a list of "
+            "acceptable answers (the probe scores the first, the outcome the best)."
+        },
+    )
     answer_forcing_prefix: str = field(
-        default="<answer>", metadata={"help": "Text appended to the history before the teacher-forced answer in the "
-                                              "probe; the answer's tokens are found by character offsets in one "
-                                              "tokenization of prefix + answer."}
+        default="<answer>",
+        metadata={
+            "help": "Text appended to the history before the teacher-forced answer in the "
+            "probe; the answer's tokens are found by character offsets in one "
+            "tokenization of prefix + answer."
+        },
     )
     corpus: str = field(
         default="synthetic:lookup_corpus",
-        metadata={"help": "Search corpus of the default environment: a folder from `infopo search index` (memory-mapped, "
-                          "shared by every process of a node), or a JSON-lines or parquet file, a data set folder or "
-                          "name, a synthetic:<task> data set (built in memory by every process; Python API: also a "
-                          "list of documents). Ignored with retriever_url, environment_factory, tools or rollout_func."},
+        metadata={
+            "help": "Search corpus of the default environment: a folder from `infopo search index` (memory-mapped, "
+            "shared by every process of a node), or a JSON-lines or parquet file, a data set folder or "
+            "name, a synthetic:<task> data set (built in memory by every process; Python API: also a "
+            "list of documents). Ignored with retriever_url, environment_factory, tools or rollout_func."
+        },
     )
-    corpus_text_field: str = field(default="text", metadata={"help": "Field of the corpus that holds a document's text "
-                                                                     "(with retriever_url: of the server's documents; "
-                                                                     "'text' reads Search-R1's 'contents')."})
+    corpus_text_field: str = field(
+        default="text",
+        metadata={
+            "help": "Field of the corpus that holds a document's text "
+            "(with retriever_url: of the server's documents; "
+            "'text' reads Search-R1's 'contents')."
+        },
+    )
     retriever_url: str | None = field(
-        default=None, metadata={"help": "A retrieval server on Search-R1's protocol (POST {queries, topk, "
-                                        "return_scores}), e.g. http://127.0.0.1:8000/retrieve from `infopo search "
-                                        "serve`; overrides corpus. Checked once at start-up; a failed call during "
-                                        "training is an error observation (igpo/tool_error_frac)."})
+        default=None,
+        metadata={
+            "help": "A retrieval server on Search-R1's protocol (POST {queries, topk, "
+            "return_scores}), e.g. http://127.0.0.1:8000/retrieve from `infopo search "
+            "serve`; overrides corpus. Checked once at start-up; a failed call during "
+            "training is an error observation (igpo/tool_error_frac)."
+        },
+    )
     search_top_k: int = field(default=3, metadata={"help": "Documents returned per search."})
-    search_time_limit_s: float = field(default=5.0, metadata={"help": "Time limit of one search call (one turn's "
-                                                                "batch of searches; with retriever_url also the "
-                                                                "HTTP timeout)."})
+    search_time_limit_s: float = field(
+        default=5.0,
+        metadata={
+            "help": "Time limit of one search call (one turn's "
+            "batch of searches; with retriever_url also the "
+            "HTTP timeout)."
+        },
+    )
     greedy_eval_questions: int = field(
-        default=0, metadata={"help": "Before and after training, answer this many questions of the evaluation split "
-                                     "(eval_dataset; the command line loads the data set's test split) with greedy "
-                                     "decoding, and log exact-match success and F1 (igpo/greedy_success_start, "
-                                     "igpo/greedy_success_end, ...). 0: off."})
+        default=0,
+        metadata={
+            "help": "Before and after training, answer this many questions of the evaluation split "
+            "(eval_dataset; the command line loads the data set's test split) with greedy "
+            "decoding, and log exact-match success and F1 (igpo/greedy_success_start, "
+            "igpo/greedy_success_end, ...). 0: off."
+        },
+    )
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
     probe_token_budget: int = field(
-        default=16384, metadata={"help": "Padded tokens (rollouts x widest packed rollout, longest first) per packed "
-                                         "probe forward; a rollout longer than this is probed alone. Bounds the "
-                                         "probe's memory: its attention mask has up to budget x width entries."})
+        default=16384,
+        metadata={
+            "help": "Padded tokens (rollouts x widest packed rollout, longest first) per packed "
+            "probe forward; a rollout longer than this is probed alone. Bounds the "
+            "probe's memory: its attention mask has up to budget x width entries."
+        },
+    )
     probe_context: str = field(
-        default="auto", metadata={"help": "How the probe's answer copy is built. 'authors' (the authors' code): "
-                                          "'<think>' after the boundary (unless the prompt opened one), then forcing "
-                                          "prefix + answer + '\\n</answer><|im_end|>' in one tokenization, the "
-                                          "answer's tokens by character offsets; 'plain': forcing prefix + answer. "
-                                          "'auto': 'authors' when the forcing prefix closes a think it does not "
-                                          "open (the authors' prefix), else 'plain'."})
+        default="auto",
+        metadata={
+            "help": "How the probe's answer copy is built. 'authors' (the authors' code): "
+            "'<think>' after the boundary (unless the prompt opened one), then forcing "
+            "prefix + answer + '\\n</answer><|im_end|>' in one tokenization, the "
+            "answer's tokens by character offsets; 'plain': forcing prefix + answer. "
+            "'auto': 'authors' when the forcing prefix closes a think it does not "
+            "open (the authors' prefix), else 'plain'."
+        },
+    )
 
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
-        choices = {"info_gain_kind": ("prob", "log_prob"), "norm_mode": ("joint", "separate"),
-                   "outcome_metric": ("f1", "exact_match"), "f1_words": ("set", "multiset"),
-                   "answer_extraction": ("authors", "last_in_final_turn"), "probe_context": ("auto", "authors", "plain")}
+        choices = {
+            "info_gain_kind": ("prob", "log_prob"),
+            "norm_mode": ("joint", "separate"),
+            "outcome_metric": ("f1", "exact_match"),
+            "f1_words": ("set", "multiset"),
+            "answer_extraction": ("authors", "last_in_final_turn"),
+            "probe_context": ("auto", "authors", "plain"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")

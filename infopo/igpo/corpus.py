@@ -41,8 +41,9 @@ def iter_documents(source, text_field: str = "text") -> Iterator[str]:
 
         parquet = pq.ParquetFile(path)
         if text_field not in parquet.schema_arrow.names:
-            raise InfopoConfigError(f"corpus {path} has no {text_field!r} column; its columns: "
-                                    f"{', '.join(parquet.schema_arrow.names)}")
+            raise InfopoConfigError(
+                f"corpus {path} has no {text_field!r} column; its columns: {', '.join(parquet.schema_arrow.names)}"
+            )
         for batch in parquet.iter_batches(columns=[text_field], batch_size=8192):
             yield from (doc for doc in batch.column(0).to_pylist() if isinstance(doc, str) and doc.strip())
     elif path.is_file():
@@ -55,8 +56,10 @@ def iter_documents(source, text_field: str = "text") -> Iterator[str]:
         try:
             dataset = load_from_disk(str(path))
         except FileNotFoundError as error:
-            raise InfopoConfigError(f"corpus folder {path} is neither a search index nor a data set saved with "
-                                    f"datasets' save_to_disk: {error}") from None
+            raise InfopoConfigError(
+                f"corpus folder {path} is neither a search index nor a data set saved with "
+                f"datasets' save_to_disk: {error}"
+            ) from None
         if hasattr(dataset, "keys"):
             dataset = dataset["train"]
         yield from _dataset_texts(dataset, text_field, str(path))
@@ -66,12 +69,16 @@ def iter_documents(source, text_field: str = "text") -> Iterator[str]:
         try:
             dataset = load_dataset(text, split="train", streaming=True)
         except Exception as error:  # offline, unknown name, no train split: one line naming it
-            raise InfopoConfigError(f"corpus {text}: no such file or folder here, and no data set of that name could "
-                                    f"be loaded ({type(error).__name__}: {str(error)[:200]})") from None
+            raise InfopoConfigError(
+                f"corpus {text}: no such file or folder here, and no data set of that name could "
+                f"be loaded ({type(error).__name__}: {str(error)[:200]})"
+            ) from None
         yield from _dataset_texts(dataset, text_field, text)
     else:
-        raise InfopoConfigError(f"corpus not found: {text} (a JSON-lines or parquet file, a data set folder or name, "
-                                "synthetic:<task>, or a folder from `infopo search index`)")
+        raise InfopoConfigError(
+            f"corpus not found: {text} (a JSON-lines or parquet file, a data set folder or name, "
+            "synthetic:<task>, or a folder from `infopo search index`)"
+        )
 
 
 def _jsonl_texts(path: Path, text_field: str) -> Iterator[str]:

@@ -169,8 +169,12 @@ class SearchEnvironment(TagEnvironment):
 
 def _batches_searches(episode) -> bool:
     """Whether ``episode`` can join a batched search: a SearchEnvironment whose step and search are the library's."""
-    return (isinstance(episode, SearchEnvironment) and type(episode).step is SearchEnvironment.step
-            and type(episode).search is SearchEnvironment.search and "search" not in vars(episode))
+    return (
+        isinstance(episode, SearchEnvironment)
+        and type(episode).step is SearchEnvironment.step
+        and type(episode).search is SearchEnvironment.search
+        and "search" not in vars(episode)
+    )
 
 
 def step_episodes(episodes: list[TagEnvironment], texts: list[str]) -> list[Step]:
@@ -193,9 +197,11 @@ def step_episodes(episodes: list[TagEnvironment], texts: list[str]) -> list[Step
         first = episodes[group[0][0]]
         results = first.timed(first.search_batch, [query for _, query in group])
         if isinstance(results, BaseException) or len(results) != len(group):
-            results = [results if isinstance(results, BaseException)
-                       else RetrievalError(f"the retriever answered {len(results)} lists for {len(group)} queries")
-                       ] * len(group)
+            results = [
+                results
+                if isinstance(results, BaseException)
+                else RetrievalError(f"the retriever answered {len(results)} lists for {len(group)} queries")
+            ] * len(group)
         for (position, _), result in zip(group, results, strict=True):
             steps[position] = episodes[position].observe(result)
     return steps
@@ -212,8 +218,9 @@ class ContextSearchEnvironment(SearchEnvironment):
 
     def reset(self, **row) -> None:
         if self.documents_column not in row:
-            raise InfopoConfigError(f"ContextSearchEnvironment needs a {self.documents_column!r} column; the row has "
-                                    f"{', '.join(row)}")
+            raise InfopoConfigError(
+                f"ContextSearchEnvironment needs a {self.documents_column!r} column; the row has {', '.join(row)}"
+            )
         self.retriever = BM25Retriever.from_documents(load_corpus(list(row[self.documents_column])))
 
 

@@ -13,9 +13,13 @@ def search_environment_factory(args):
     index``, memory-mapped; a corpus file, data set or ``synthetic:<task>``, built in memory; or a list of
     documents). The retriever is opened once and shared by every episode."""
     corpus = args.retriever_url or args.corpus
-    return SearchEnvironment.factory(corpus, text_column=args.corpus_text_field, top_k=args.search_top_k,
-                                     time_limit_s=args.search_time_limit_s,
-                                     max_observation_chars=args.max_observation_chars)
+    return SearchEnvironment.factory(
+        corpus,
+        text_column=args.corpus_text_field,
+        top_k=args.search_top_k,
+        time_limit_s=args.search_time_limit_s,
+        max_observation_chars=args.max_observation_chars,
+    )
 
 
 def first_then(instance, factory):
@@ -34,8 +38,10 @@ def with_reset_observation(prompt, observation, environment: str):
     if observation is None:
         return prompt
     if not isinstance(observation, str):
-        raise InfopoConfigError(f"{environment}.reset returned {type(observation).__name__}; return a string (added "
-                                "to the last message of the prompt) or None")
+        raise InfopoConfigError(
+            f"{environment}.reset returned {type(observation).__name__}; return a string (added "
+            "to the last message of the prompt) or None"
+        )
     if isinstance(prompt, str):
         return prompt + observation
     return [*prompt[:-1], {**prompt[-1], "content": prompt[-1]["content"] + observation}]

@@ -52,8 +52,11 @@ class GreedyEvaluationMixin:
                 for prediction, row in zip(self._rollouts["predictions"], self._inputs, strict=True):
                     aliases = answer_aliases(row[self.args.answer_column])
                     f1 = answer_f1(prediction, aliases, words=self.args.f1_words)
-                    totals += torch.tensor([exact_match(prediction, aliases), f1, prediction is None, 1.0],
-                                           dtype=torch.float64, device=totals.device)
+                    totals += torch.tensor(
+                        [exact_match(prediction, aliases), f1, prediction is None, 1.0],
+                        dtype=torch.float64,
+                        device=totals.device,
+                    )
         finally:
             self._greedy = False
             self.model.train(was_training)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 
 from infopo.errors import InfopoConfigError
-from infopo.scoring import answer_tokens  # noqa: F401 (part of the probe's API: infopo.igpo.answer_tokens)
 from infopo.igpo.probe_attention import mask_honouring_attention
+from infopo.scoring import answer_tokens  # noqa: F401 (part of the probe's API: infopo.igpo.answer_tokens)
 
 
 def pack_rollout(trajectory: list[int], boundaries: list[int], answer: list[int]):
@@ -99,8 +99,14 @@ def probe_chunks(sizes: list[int], token_budget: int) -> list[list[int]]:
 
 @torch.no_grad()
 def packed_answer_logps(
-    model, trajectories: list[list[int]], boundaries: list[list[int]], answers: list[list[int]],
-    prefix_lengths: list[int], pad_token_id: int = 0, chunk_size: int = 16, num_forwards: int | None = None,
+    model,
+    trajectories: list[list[int]],
+    boundaries: list[list[int]],
+    answers: list[list[int]],
+    prefix_lengths: list[int],
+    pad_token_id: int = 0,
+    chunk_size: int = 16,
+    num_forwards: int | None = None,
     token_budget: int | None = None,
 ) -> list[torch.Tensor]:
     """For each rollout, a (turns, answer length) tensor of log pi(answer token | boundary prefix, earlier ones).
@@ -115,11 +121,14 @@ def packed_answer_logps(
         sizes = [packed_size(*rollout) for rollout in zip(trajectories, boundaries, answers, strict=True)]
         chunks = probe_chunks(sizes, token_budget)
     else:
-        chunks = [list(range(start, min(start + chunk_size, len(trajectories))))
-                  for start in range(0, len(trajectories), chunk_size)]
+        chunks = [
+            list(range(start, min(start + chunk_size, len(trajectories))))
+            for start in range(0, len(trajectories), chunk_size)
+        ]
     with mask_honouring_attention(model):
-        return _chunked_logps(model, trajectories, boundaries, answers, prefix_lengths, pad_token_id, chunks,
-                              num_forwards)
+        return _chunked_logps(
+            model, trajectories, boundaries, answers, prefix_lengths, pad_token_id, chunks, num_forwards
+        )
 
 
 def _chunked_logps(model, trajectories, boundaries, answers, prefix_lengths, pad_token_id, chunks, num_forwards):
@@ -127,8 +136,15 @@ def _chunked_logps(model, trajectories, boundaries, answers, prefix_lengths, pad
     results: list[torch.Tensor | None] = [None] * len(trajectories)
     for _ in range((num_forwards or 0) - len(chunks)):
         one = torch.tensor([[pad_token_id]], device=device)
-        _scored_logps(model, one, torch.zeros_like(one), additive_mask(torch.ones((1, 1, 1), dtype=torch.bool), model),
-                      torch.tensor([0], device=device), torch.tensor([0], device=device), one[0])
+        _scored_logps(
+            model,
+            one,
+            torch.zeros_like(one),
+            additive_mask(torch.ones((1, 1, 1), dtype=torch.bool), model),
+            torch.tensor([0], device=device),
+            torch.tensor([0], device=device),
+            one[0],
+        )
     for chunk in chunks:
         packed = [pack_rollout(trajectories[i], boundaries[i], answers[i]) for i in chunk]
         width = max(ids.numel() for ids, _, _ in packed)
@@ -141,8 +157,15 @@ def _chunked_logps(model, trajectories, boundaries, answers, prefix_lengths, pad
             allowed[row, :size, :size] = mask
         entries = _answer_positions(trajectories, boundaries, answers, prefix_lengths, chunk)
         rows, columns, targets, owners, _ = (torch.tensor(values) for values in zip(*entries, strict=True))
-        scored = _scored_logps(model, input_ids.to(device), positions.to(device), additive_mask(allowed, model),
-                               rows.to(device), columns.to(device), targets.to(device)).cpu()
+        scored = _scored_logps(
+            model,
+            input_ids.to(device),
+            positions.to(device),
+            additive_mask(allowed, model),
+            rows.to(device),
+            columns.to(device),
+            targets.to(device),
+        ).cpu()
         for index in chunk:
             turns, length = len(boundaries[index]), len(answers[index]) - prefix_lengths[index]
             results[index] = scored[owners == index].reshape(turns, length)

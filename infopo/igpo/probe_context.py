@@ -69,23 +69,29 @@ def authors_answer_tokens(tokenizer, prefix: str, answer: str, *, think_open: bo
     copy is ``['<', 'think', '>', 'Ċ', 'Now', ..., '>', 'Ċ', 'Paris']`` and only ``'Paris'`` is scored.
     """
     try:
-        encoded = tokenizer(prefix + answer + AUTHORS_ANSWER_SUFFIX, add_special_tokens=False,
-                            return_offsets_mapping=True)
+        encoded = tokenizer(
+            prefix + answer + AUTHORS_ANSWER_SUFFIX, add_special_tokens=False, return_offsets_mapping=True
+        )
     except NotImplementedError:
-        raise InfopoConfigError("IGPO's probe locates the answer by character offsets: it needs a fast tokenizer "
-                                f"({type(tokenizer).__name__} has no offset mapping)") from None
+        raise InfopoConfigError(
+            "IGPO's probe locates the answer by character offsets: it needs a fast tokenizer "
+            f"({type(tokenizer).__name__} has no offset mapping)"
+        ) from None
     offsets, begin, end = encoded["offset_mapping"], len(prefix), len(prefix) + len(answer)
     start = next((i for i, (s, e) in enumerate(offsets) if e > begin and e > s), None)
     stop = 1 + max((i for i, (s, e) in enumerate(offsets) if s < end and e > s), default=-1)
     if not answer or start is None or stop <= start:
-        raise InfopoConfigError(f"the probe would score no answer token for answer {answer!r} after forcing prefix "
-                                f"{prefix!r}: every ground-truth answer must have text")
+        raise InfopoConfigError(
+            f"the probe would score no answer token for answer {answer!r} after forcing prefix "
+            f"{prefix!r}: every ground-truth answer must have text"
+        )
     opener = [] if think_open else tokenizer(AUTHORS_THINK_OPENER, add_special_tokens=False)["input_ids"]
     return opener + encoded["input_ids"][:stop], len(opener) + start
 
 
-def probe_answer_tokens(tokenizer, prefix: str, answer: str, context: str = "plain",
-                        think_open: bool = False) -> tuple[list[int], int]:
+def probe_answer_tokens(
+    tokenizer, prefix: str, answer: str, context: str = "plain", think_open: bool = False
+) -> tuple[list[int], int]:
     """The answer copy for ``context`` (``authors`` or ``plain``, see :func:`resolve_probe_context`) and the index of
     its first scored token."""
     if context == "authors":

@@ -5,15 +5,23 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-CURVES = {"igpo/success": "success", "igpo/outcome": "outcome", "igpo/info_gain": "info gain",
-          "igpo/probe_last": "probe (last)", "igpo/turns": "turns"}
+CURVES = {
+    "igpo/success": "success",
+    "igpo/outcome": "outcome",
+    "igpo/info_gain": "info gain",
+    "igpo/probe_last": "probe (last)",
+    "igpo/turns": "turns",
+}
 """Logged metrics shown, and their column titles."""
 
 
 def curve_rows(log_history: list[dict]) -> list[dict]:
     """One row per training log that carries IGPO metrics: the step and the values of :data:`CURVES`."""
-    return [{"step": entry["step"], **{key: entry[key] for key in CURVES if key in entry}}
-            for entry in log_history if "igpo/outcome" in entry]
+    return [
+        {"step": entry["step"], **{key: entry[key] for key in CURVES if key in entry}}
+        for entry in log_history
+        if "igpo/outcome" in entry
+    ]
 
 
 def format_curves(rows: list[dict]) -> str:
@@ -35,8 +43,10 @@ def format_greedy(results: dict[str, dict[str, float]]) -> str:
     lines = []
     for moment, result in results.items():
         n, p = result["questions"], result["success"]
-        lines.append(f"greedy held-out success at the {moment} of training: {p:.3f} ± {interval95(p, n):.3f} "
-                     f"({int(n)} questions; F1 {result['f1']:.3f}, format errors {result['format_error_frac']:.3f})")
+        lines.append(
+            f"greedy held-out success at the {moment} of training: {p:.3f} ± {interval95(p, n):.3f} "
+            f"({int(n)} questions; F1 {result['f1']:.3f}, format errors {result['format_error_frac']:.3f})"
+        )
     return "\n".join(lines)
 
 
@@ -57,8 +67,16 @@ def plot_curves(rows: list[dict], path: str | Path, greedy: dict[str, dict[str, 
     if points:
         successes = [result["success"] for _, result in points]
         intervals = [interval95(p, result["questions"]) for p, (_, result) in zip(successes, points, strict=True)]
-        left.errorbar([step for step, _ in points], successes, yerr=intervals, marker="s", color="black", capsize=4,
-                      linestyle="--", label=f"greedy, {int(points[0][1]['questions'])} held-out questions")
+        left.errorbar(
+            [step for step, _ in points],
+            successes,
+            yerr=intervals,
+            marker="s",
+            color="black",
+            capsize=4,
+            linestyle="--",
+            label=f"greedy, {int(points[0][1]['questions'])} held-out questions",
+        )
     left.set_xlabel("step")
     left.set_title("success: sampled rollouts (train batch) and greedy")
     left.legend()

@@ -111,10 +111,9 @@ def _cache_numba_compilation() -> None:
     writable, else the user's cache folder, or ``NUMBA_CACHE_DIR``), so only the first process of a machine compiles
     them (measured here: 6.0 s compiling, 0.23 s from the cache). bm25s compiles without a cache; its functions are
     found as the numba dispatchers of its two numba modules. Idempotent."""
-    from numba.core.registry import CPUDispatcher
-
     import bm25s.numba.retrieve_utils
     import bm25s.numba.selection
+    from numba.core.registry import CPUDispatcher
 
     for module in (bm25s.numba.retrieve_utils, bm25s.numba.selection):
         for function in vars(module).values():
@@ -177,8 +176,14 @@ def build_index(source, output_dir, text_field: str = "text", progress: bool = T
         raise InfopoConfigError(f"the corpus {source} has no documents (field {text_field!r})")
     np.save(staging / OFFSETS, np.asarray(offsets_on_disk, dtype=np.int64))
     _bm25(_TokenIds(flat, token_offsets), vocabulary).save(staging, show_progress=False)
-    meta = {"format": INDEX_FORMAT, "documents": len(token_offsets) - 1, "source": str(source),
-            "text_field": text_field, "tokens": int(flat.size), "token_pattern": TOKEN_PATTERN}
+    meta = {
+        "format": INDEX_FORMAT,
+        "documents": len(token_offsets) - 1,
+        "source": str(source),
+        "text_field": text_field,
+        "tokens": int(flat.size),
+        "token_pattern": TOKEN_PATTERN,
+    }
     (staging / INDEX_META).write_text(json.dumps(meta, indent=1))
     if output.exists():
         output.rmdir()  # an empty folder the user made: replaced by the complete index
@@ -233,8 +238,10 @@ class BM25Retriever:
         folder = Path(folder)
         meta = json.loads((folder / INDEX_META).read_text())
         if meta.get("format") != INDEX_FORMAT:
-            raise InfopoConfigError(f"{folder} is a search index of format {meta.get('format')}, this infopo reads "
-                                    f"format {INDEX_FORMAT}: rebuild it with `infopo search index`")
+            raise InfopoConfigError(
+                f"{folder} is a search index of format {meta.get('format')}, this infopo reads "
+                f"format {INDEX_FORMAT}: rebuild it with `infopo search index`"
+            )
         backend = "numba" if _numba_available() else "numpy"
         if backend == "numba":
             _cache_numba_compilation()
@@ -254,8 +261,10 @@ class BM25Retriever:
         words = [self._tokenizer.splitter(query.lower()) for query in queries]
         with self._lock:  # numba's parallel region is entered by one thread at a time
             indices, scores = self.model.retrieve(words, k=k, show_progress=False, n_threads=self.threads)
-        return [[(int(i), self.documents[int(i)], float(score)) for i, score in zip(row, row_scores, strict=True)]
-                for row, row_scores in zip(np.asarray(indices), np.asarray(scores), strict=True)]
+        return [
+            [(int(i), self.documents[int(i)], float(score)) for i, score in zip(row, row_scores, strict=True)]
+            for row, row_scores in zip(np.asarray(indices), np.asarray(scores), strict=True)
+        ]
 
 
 class HttpRetriever:
@@ -275,8 +284,9 @@ class HttpRetriever:
         import requests
 
         try:
-            response = self._session.post(self.url, json={"queries": queries, "topk": k, "return_scores": True},
-                                          timeout=self.timeout_s)
+            response = self._session.post(
+                self.url, json={"queries": queries, "topk": k, "return_scores": True}, timeout=self.timeout_s
+            )
             response.raise_for_status()
             results = response.json()["result"]
         except requests.Timeout:
@@ -288,8 +298,10 @@ class HttpRetriever:
         except (ValueError, KeyError, TypeError) as error:
             raise RetrievalError(f"{self.url} answered malformed JSON ({type(error).__name__}: {error})") from None
         if not isinstance(results, list) or len(results) != len(queries):
-            raise RetrievalError(f"{self.url} answered {len(results) if isinstance(results, list) else 'no'} result "
-                                 f"lists for {len(queries)} queries")
+            raise RetrievalError(
+                f"{self.url} answered {len(results) if isinstance(results, list) else 'no'} result "
+                f"lists for {len(queries)} queries"
+            )
         return [[self._text(item) for item in row] for row in results]
 
     def _text(self, item) -> str:
@@ -322,7 +334,10 @@ def open_retriever(source, text_field: str = "text", timeout_s: float = 30.0, ch
         return BM25Retriever.load(source)
     retriever = BM25Retriever.from_documents(iter_documents(source, text_field))
     if len(retriever.documents) > IN_MEMORY_WARNING:
-        logger.warning("built a BM25 index of %d documents in memory, in every process: prebuild it once with "
-                       "`infopo search index --corpus %s --output_dir DIR` and pass DIR as the corpus",
-                       len(retriever.documents), source)
+        logger.warning(
+            "built a BM25 index of %d documents in memory, in every process: prebuild it once with "
+            "`infopo search index --corpus %s --output_dir DIR` and pass DIR as the corpus",
+            len(retriever.documents),
+            source,
+        )
     return retriever

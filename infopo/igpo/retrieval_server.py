@@ -16,8 +16,15 @@ from contextlib import contextmanager
 from infopo.igpo.retrieval import BM25Retriever, Retriever
 
 
-def create_app(retriever: Retriever, *, default_topk: int = 3, max_queries: int = 4096, max_topk: int = 100,
-               max_query_chars: int = 4096, max_body_bytes: int = 8 << 20):
+def create_app(
+    retriever: Retriever,
+    *,
+    default_topk: int = 3,
+    max_queries: int = 4096,
+    max_topk: int = 100,
+    max_query_chars: int = 4096,
+    max_body_bytes: int = 8 << 20,
+):
     """The FastAPI application serving ``retriever`` (scores come from :meth:`BM25Retriever.retrieve_scored`; a
     retriever without scores answers score 0.0)."""
     from fastapi import FastAPI, HTTPException, Request
@@ -35,8 +42,10 @@ def create_app(retriever: Retriever, *, default_topk: int = 3, max_queries: int 
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length", "")
         if request.method == "POST" and (not length.isdigit() or int(length) > max_body_bytes):
-            return JSONResponse({"detail": f"the request body must state its length and be at most {max_body_bytes} "
-                                           "bytes"}, status_code=413)
+            return JSONResponse(
+                {"detail": f"the request body must state its length and be at most {max_body_bytes} bytes"},
+                status_code=413,
+            )
         return await call_next(request)
 
     @app.get("/health")
@@ -60,9 +69,11 @@ def create_app(retriever: Retriever, *, default_topk: int = 3, max_queries: int 
         for row in rows:
             documents = [{"id": str(number), "contents": text} for number, text, _ in row]
             scores = [score for _, _, score in row]
-            result.append([{"document": document, "score": score} for document, score in zip(documents, scores,
-                                                                                              strict=True)]
-                          if request.return_scores else documents)
+            result.append(
+                [{"document": document, "score": score} for document, score in zip(documents, scores, strict=True)]
+                if request.return_scores
+                else documents
+            )
         return {"result": result}
 
     return app
@@ -77,8 +88,11 @@ def running_server(retriever: Retriever, host: str = "127.0.0.1", port: int = 0,
     sock.bind((host, port))
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(create_app(retriever, **limits), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(retriever, **limits), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -101,6 +115,8 @@ def serve(source, host: str = "127.0.0.1", port: int = 8000, text_field: str = "
     from infopo.igpo.retrieval import open_retriever
 
     retriever = open_retriever(source, text_field)
-    print(f"infopo search serve: {len(getattr(retriever, 'documents', ()))} documents at "
-          f"http://{host}:{port}/retrieve", flush=True)
+    print(
+        f"infopo search serve: {len(getattr(retriever, 'documents', ()))} documents at http://{host}:{port}/retrieve",
+        flush=True,
+    )
     uvicorn.run(create_app(retriever, **limits), host=host, port=port, log_level="warning", access_log=False)

@@ -36,7 +36,7 @@ class TurnRewards:
     offsets: torch.Tensor
 
     @classmethod
-    def from_lists(cls, per_rollout: list) -> "TurnRewards":
+    def from_lists(cls, per_rollout: list) -> TurnRewards:
         tensors = [torch.as_tensor(r, dtype=torch.float64).reshape(-1) for r in per_rollout]
         if any(t.numel() == 0 for t in tensors):
             raise ValueError("every rollout has at least one turn (its final turn)")
@@ -60,10 +60,10 @@ class TurnRewards:
     def per_rollout(self) -> list[torch.Tensor]:
         return [self.values[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist(), strict=True)]
 
-    def replace(self, values: torch.Tensor) -> "TurnRewards":
+    def replace(self, values: torch.Tensor) -> TurnRewards:
         return TurnRewards(values, self.offsets)
 
-    def select(self, rollouts: range) -> "TurnRewards":
+    def select(self, rollouts: range) -> TurnRewards:
         """The consecutive rollouts ``rollouts`` (a range), repacked."""
         begin, end = int(self.offsets[rollouts.start]), int(self.offsets[rollouts.stop])
         return TurnRewards(self.values[begin:end], self.offsets[rollouts.start : rollouts.stop + 1] - begin)
@@ -131,8 +131,9 @@ def discounted_turn_advantages(rewards: TurnRewards, gamma: float = 1.0) -> Turn
     return rewards.replace(advantages)
 
 
-def igpo_turn_rewards(gains: list[list[float]], outcomes, gain_weight: float = 1.0,
-                      outcome_weight: float = 1.0) -> TurnRewards:
+def igpo_turn_rewards(
+    gains: list[list[float]], outcomes, gain_weight: float = 1.0, outcome_weight: float = 1.0
+) -> TurnRewards:
     """Each rollout's turn rewards: its measured information gains (weighted), then its outcome (weighted).
 
     As in the authors' released code (Feb 2026 revision): a rollout keeps every gain the probe measured, whether or not
@@ -142,12 +143,24 @@ def igpo_turn_rewards(gains: list[list[float]], outcomes, gain_weight: float = 1
     outcomes = torch.as_tensor(outcomes, dtype=torch.float64).reshape(-1)
     if len(gains) != outcomes.numel():
         raise ValueError(f"{len(gains)} rollouts of gains for {outcomes.numel()} outcomes")
-    return TurnRewards.from_lists([[gain_weight * gain for gain in rollout] + [outcome_weight * outcome.item()]
-                                   for rollout, outcome in zip(gains, outcomes, strict=True)])
+    return TurnRewards.from_lists(
+        [
+            [gain_weight * gain for gain in rollout] + [outcome_weight * outcome.item()]
+            for rollout, outcome in zip(gains, outcomes, strict=True)
+        ]
+    )
 
 
-def group_turn_advantages(gains: list[list[float]], outcomes, group_size: int, *, gain_weight: float = 1.0,
-                          outcome_weight: float = 1.0, mode: str = "joint", gamma: float = 1.0) -> TurnRewards:
+def group_turn_advantages(
+    gains: list[list[float]],
+    outcomes,
+    group_size: int,
+    *,
+    gain_weight: float = 1.0,
+    outcome_weight: float = 1.0,
+    mode: str = "joint",
+    gamma: float = 1.0,
+) -> TurnRewards:
     """Turn advantages of a batch whose consecutive ``group_size`` rollouts answer one question: turn rewards
     (:func:`igpo_turn_rewards`), z-scored per group (:func:`normalize_group_rewards`), discounted
     (:func:`discounted_turn_advantages`). The batch is the whole generation batch over every process, so a group's

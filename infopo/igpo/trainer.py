@@ -100,8 +100,9 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         arguments = trainer_arguments(type(self), args, kwargs)
         config = arguments["args"]
         if not hasattr(config, "max_turns"):
-            raise InfopoConfigError(f"IGPOTrainer needs an IGPOConfig (or TRL's GRPOConfig) as args, got "
-                                    f"{type(config).__name__}")
+            raise InfopoConfigError(
+                f"IGPOTrainer needs an IGPOConfig (or TRL's GRPOConfig) as args, got {type(config).__name__}"
+            )
         for split in ("train_dataset", "eval_dataset"):
             if arguments.get(split) is not None and hasattr(arguments[split], "column_names"):
                 self._check_answers(arguments[split], config.answer_column, split)
@@ -124,11 +125,18 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         if self._tag_factory is not None:
             arguments["rollout_func"] = self._tag_rollout
         self._rollout_source = (
-            "a user's rollout_func" if arguments.get("rollout_func") not in (None, self._tag_rollout)
-            else "TRL's multi-turn tool loop" if self._tag_factory is None
+            "a user's rollout_func"
+            if arguments.get("rollout_func") not in (None, self._tag_rollout)
+            else "TRL's multi-turn tool loop"
+            if self._tag_factory is None
             else f"IGPO's tag loop over {type(self._tag_pool[0]).__name__} episodes"
-            + ("" if factory is not None else f" (retriever {config.retriever_url})" if config.retriever_url
-               else f" (corpus {config.corpus if isinstance(config.corpus, str) else 'in memory'})")
+            + (
+                ""
+                if factory is not None
+                else f" (retriever {config.retriever_url})"
+                if config.retriever_url
+                else f" (corpus {config.corpus if isinstance(config.corpus, str) else 'in memory'})"
+            )
         )
         self._user_rewards = bool(arguments.get("reward_funcs"))
         if not self._user_rewards:
@@ -142,26 +150,33 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         if self._tag_factory is None and self.rollout_func is None:  # TRL's tool loop: IGPO's turn limits
             self.max_tool_calling_iterations = min(self.max_tool_calling_iterations, config.max_turns - 1)
         if self._tag_factory is not None and self.use_transformers_continuous_batching:
-            raise InfopoConfigError("IGPO's tag loop stops each turn at the environment's closing tags, which "
-                                    "transformers' continuous batching cannot do: use the default generate or vLLM")
+            raise InfopoConfigError(
+                "IGPO's tag loop stops each turn at the environment's closing tags, which "
+                "transformers' continuous batching cannot do: use the default generate or vLLM"
+            )
         if config.greedy_eval_questions:
             if self._tag_factory is None:
-                raise InfopoConfigError("greedy_eval_questions evaluates IGPO's tag loop; with tools, an environment "
-                                        "of TRL's tool loop or a rollout_func, use TRL's evaluation (eval_strategy)")
+                raise InfopoConfigError(
+                    "greedy_eval_questions evaluates IGPO's tag loop; with tools, an environment "
+                    "of TRL's tool loop or a rollout_func, use TRL's evaluation (eval_strategy)"
+                )
             if self.eval_dataset is None:
-                raise InfopoConfigError("greedy_eval_questions needs an eval_dataset (the command line loads the data "
-                                        "set's test split)")
+                raise InfopoConfigError(
+                    "greedy_eval_questions needs an eval_dataset (the command line loads the data set's test split)"
+                )
             self.add_callback(GreedyEvaluation(self))
 
     @staticmethod
     def _check_answers(dataset, column: str, split: str) -> None:
         if column not in dataset.column_names:
-            raise InfopoConfigError(f"IGPO needs the answer column {column!r} in {split}; its columns: "
-                                    f"{', '.join(dataset.column_names)}")
+            raise InfopoConfigError(
+                f"IGPO needs the answer column {column!r} in {split}; its columns: {', '.join(dataset.column_names)}"
+            )
         empty = sum(not any(alias.strip() for alias in answer_aliases(answer)) for answer in dataset[column])
         if empty:
-            raise InfopoConfigError(f"{empty} rows of {split} have an empty {column!r}: the probe and the outcome need "
-                                    "an answer")
+            raise InfopoConfigError(
+                f"{empty} rows of {split} have an empty {column!r}: the probe and the outcome need an answer"
+            )
 
     @property
     def answer_tags(self) -> tuple[str, str]:
@@ -180,8 +195,11 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
             saved = backend.max_completion_length, backend.generation_kwargs, backend.temperature
             backend.max_completion_length = limit
             if stop_strings:
-                backend.generation_kwargs = {**(saved[1] or {}), "stop": list(stop_strings),
-                                             "include_stop_str_in_output": True}
+                backend.generation_kwargs = {
+                    **(saved[1] or {}),
+                    "stop": list(stop_strings),
+                    "include_stop_str_in_output": True,
+                }
             backend.temperature = 0.0 if self._greedy else saved[2]
             try:
                 yield
@@ -228,8 +246,10 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         """TRL's ``rollout_func``: multi-turn tag-protocol rollouts of this process's rows (``self._inputs``)."""
         tokenizer, args = self._tokenizer, self.args
         episodes = self._episodes(len(prompts))
-        prompts = [with_reset_observation(prompt, episode.reset(**row), type(episode).__name__)
-                   for prompt, episode, row in zip(prompts, episodes, self._inputs, strict=True)]
+        prompts = [
+            with_reset_observation(prompt, episode.reset(**row), type(episode).__name__)
+            for prompt, episode, row in zip(prompts, episodes, self._inputs, strict=True)
+        ]
         prompt_ids = [list(ids) for ids in self._tokenize_prompts(prompts)[0]] if prompts else []
         stops = episodes[0].stop_strings if episodes else ()
         completions = [[] for _ in prompts]
@@ -294,20 +314,27 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         """Turns (runs of the model's tokens in the tool mask) and the final answer (the last turn's text inside the
         answer tags; None when there is none) of every local rollout."""
         if tool_mask is None:
-            raise InfopoConfigError("IGPO finds turns in the environment mask: a rollout_func must return 'env_mask' "
-                                    "(1 on the model's tokens, 0 on the environment's)")
+            raise InfopoConfigError(
+                "IGPO finds turns in the environment mask: a rollout_func must return 'env_mask' "
+                "(1 on the model's tokens, 0 on the environment's)"
+            )
         spans = [turn_spans(mask) for mask in tool_mask]
         open_tag, close_tag = self.answer_tags
         predictions = []
         for ids, turns in zip(completion_ids, spans, strict=True):
             if self.args.answer_extraction == "authors":  # the whole response, as the authors score it
-                predictions.append(first_answer(self._tokenizer.decode(ids, skip_special_tokens=True), open_tag,
-                                                close_tag))
+                predictions.append(
+                    first_answer(self._tokenizer.decode(ids, skip_special_tokens=True), open_tag, close_tag)
+                )
                 continue
             final = self._tokenizer.decode(ids[turns[-1][0] : turns[-1][1]], skip_special_tokens=True) if turns else ""
             predictions.append(extract_answer(final, open_tag, close_tag))
-        self._rollouts.update(prompt_ids=[list(p) for p in prompt_ids], completion_ids=[list(c) for c in completion_ids],
-                              spans=spans, predictions=predictions)
+        self._rollouts.update(
+            prompt_ids=[list(p) for p in prompt_ids],
+            completion_ids=[list(c) for c in completion_ids],
+            spans=spans,
+            predictions=predictions,
+        )
 
     # ---- rewards and advantages -----------------------------------------------------------------------------
 
@@ -322,8 +349,10 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         """The built-in outcome reward: F1 (or exact match) of each rollout's final answer, ``format_penalty`` when it
         gave none (TRL logs it as ``rewards/outcome/mean``)."""
         answers = kwargs[self.args.answer_column]
-        return [self._outcome(prediction, answer)
-                for prediction, answer in zip(self._rollouts["predictions"], answers, strict=True)]
+        return [
+            self._outcome(prediction, answer)
+            for prediction, answer in zip(self._rollouts["predictions"], answers, strict=True)
+        ]
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         """TRL's rewards, gathered over processes; their weighted sum per rollout is the outcome of its final turn."""
@@ -345,8 +374,9 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
             trajectories.append(prompt + rollouts["completion_ids"][index])
             boundaries.append(probe_boundaries(len(prompt), rollouts["spans"][index]))
             think_open = context == "authors" and opens_think(self._tokenizer.decode(prompt[-8:]))
-            ids, first = probe_answer_tokens(self._tokenizer, prefix, answer_aliases(self._inputs[index][column])[0],
-                                             context, think_open)
+            ids, first = probe_answer_tokens(
+                self._tokenizer, prefix, answer_aliases(self._inputs[index][column])[0], context, think_open
+            )
             answers.append(ids)
             prefix_lengths.append(first)
         forwards = None
@@ -354,10 +384,20 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
             sizes = [packed_size(*rollout) for rollout in zip(trajectories, boundaries, answers, strict=True)]
             forwards = max_over_processes(len(probe_chunks(sizes, budget)))
         pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
-        logps = packed_answer_logps(self.model, trajectories, boundaries, answers, prefix_lengths, pad,
-                                    num_forwards=forwards, token_budget=budget)
-        return {index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
-                for index, values in zip(rows, logps, strict=True)}
+        logps = packed_answer_logps(
+            self.model,
+            trajectories,
+            boundaries,
+            answers,
+            prefix_lengths,
+            pad,
+            num_forwards=forwards,
+            token_budget=budget,
+        )
+        return {
+            index: probe_values(values, torch.ones_like(values), self.args.info_gain_kind)
+            for index, values in zip(rows, logps, strict=True)
+        }
 
     def _generate_and_score_completions(self, inputs):
         self._inputs = inputs
@@ -365,12 +405,21 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
         args, rollouts = self.args, self._rollouts
         multi_turn = [index for index, spans in enumerate(rollouts["spans"]) if len(spans) > 1]
         probes = self._probe(multi_turn)
-        gains = [info_gain_rewards(probes[index].double()).tolist() if index in probes else []
-                 for index in range(len(inputs))]
+        gains = [
+            info_gain_rewards(probes[index].double()).tolist() if index in probes else []
+            for index in range(len(inputs))
+        ]
         all_gains = gather_object(gains) if self.accelerator.num_processes > 1 else gains
         group_size = self.num_generations if self.model.training else self.num_generations_eval
-        advantages = group_turn_advantages(all_gains, self._outcomes, group_size, gain_weight=args.gain_weight,
-                                           outcome_weight=args.outcome_weight, mode=args.norm_mode, gamma=args.gamma)
+        advantages = group_turn_advantages(
+            all_gains,
+            self._outcomes,
+            group_size,
+            gain_weight=args.gain_weight,
+            outcome_weight=args.outcome_weight,
+            mode=args.norm_mode,
+            gamma=args.gamma,
+        )
         start = self.accelerator.process_index * len(inputs)
         local = advantages.select(range(start, start + len(inputs)))
         token_level, _ = token_advantages(local, rollouts["spans"], output["completion_ids"].shape[1])
@@ -392,8 +441,10 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, InfopoGRPOTrainer):
             "igpo/tool_error_frac": tool_errors / max(1, turns),
             "igpo/truncated_frac": truncated / max(1, turns),
             "igpo/outcome": outcomes.mean().item(),
-            "igpo/success": sum(prediction is not None and exact_match(prediction, answer_aliases(row[column])) == 1.0
-                                for prediction, row in zip(rollouts["predictions"], self._inputs, strict=True))
+            "igpo/success": sum(
+                prediction is not None and exact_match(prediction, answer_aliases(row[column])) == 1.0
+                for prediction, row in zip(rollouts["predictions"], self._inputs, strict=True)
+            )
             / len(self._inputs),
             "igpo/info_gain": sum(flat_gains) / len(flat_gains) if flat_gains else nan,
             "igpo/probe_nonfinite": nonfinite / max(1, sum(values.numel() for values in probes.values())),

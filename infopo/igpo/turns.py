@@ -40,6 +40,7 @@ def cut_at_stop(tokenizer, ids: list[int], stop_strings) -> list[int]:
     the first closing tag is not part of the turn. Decoding is monotone in the prefix, so a binary search finds the
     cut in O(log n) decodes. Rows without a stop string come back unchanged.
     """
+
     def stopped(count: int) -> bool:
         text = tokenizer.decode(ids[:count], skip_special_tokens=False)
         return any(stop in text for stop in stop_strings)

@@ -23,8 +23,10 @@ def tokenize_trajectories(tokenizer, trajectories: Dataset) -> Dataset:
 
     def encode(row, index):
         if len(row["observations"]) != len(row["turns"]) - 1:
-            raise InfopoConfigError(f"row {index}: a trajectory with {len(row['turns'])} turns needs "
-                                    f"{len(row['turns']) - 1} observations, got {len(row['observations'])}")
+            raise InfopoConfigError(
+                f"row {index}: a trajectory with {len(row['turns'])} turns needs "
+                f"{len(row['turns']) - 1} observations, got {len(row['observations'])}"
+            )
         ids = encode_prompt(tokenizer, row["prompt"])
         mask = [0] * len(ids)
         for turn, observation in zip(row["turns"], row["observations"] + [""], strict=True):

@@ -5,8 +5,8 @@ model, and the selection that needs exact values only near its cut; :mod:`select
 trainer mixin that every infopo trainer carries.
 """
 
-from infopo.kappa.condition import condition_number, condition_numbers
 from infopo.kappa.bounds import kappa_lower_bounds
+from infopo.kappa.condition import condition_number, condition_numbers
 from infopo.kappa.scan import KappaSelection, eligible_parameters, scan_condition_numbers, select_lowest_condition
 from infopo.kappa.select import apply_selection, export_unfrozen_yaml, load_unfrozen_yaml, select_by_condition
 

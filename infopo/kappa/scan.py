@@ -139,8 +139,9 @@ def _eligible(model: nn.Module, max_dim: int) -> list[tuple[str, torch.Tensor]]:
     return params
 
 
-def _map_parameters(params, compute, *, group: int | None = None, store: KappaCache | None = None,
-                    progress: bool = False) -> dict[str, float]:
+def _map_parameters(
+    params, compute, *, group: int | None = None, store: KappaCache | None = None, progress: bool = False
+) -> dict[str, float]:
     """``compute`` (a list of same-shape tensors -> one value each) over ``params``; every rank returns every value.
 
     Under ``torch.distributed`` each rank computes 1/world of the tensors; under ZeRO-3 each partitioned parameter
@@ -174,7 +175,9 @@ def _map_parameters(params, compute, *, group: int | None = None, store: KappaCa
                     bar[0].advance(bar[1], world)
                 continue
             # A partitioned parameter is only whole inside the context: keep a copy of it.
-            pending[shape].append((name, param.detach().clone() if is_zero3_partitioned(param) else param.detach(), digest))
+            pending[shape].append(
+                (name, param.detach().clone() if is_zero3_partitioned(param) else param.detach(), digest)
+            )
             if len(pending[shape]) == (group or group_size(param.device)):
                 flush(shape)
     for shape in list(pending):
@@ -278,12 +281,13 @@ def select_lowest_condition(
             if not batch:
                 break
             compute(set(batch))
-            pending = pending[len(batch):]
+            pending = pending[len(batch) :]
         names = select_by_condition(exact, num=k)
     if store is not None and _world()[0] == 0:
         store.save()
-    return KappaSelection(names, {name: exact[name] for name, _ in params if name in exact},
-                          {name: bounds[name] for name, _ in params})
+    return KappaSelection(
+        names, {name: exact[name] for name, _ in params if name in exact}, {name: bounds[name] for name, _ in params}
+    )
 
 
 def _cached(store: KappaCache, name: str, param: torch.Tensor) -> float | None:

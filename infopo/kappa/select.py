@@ -120,4 +120,6 @@ def load_unfrozen_yaml(path: str | os.PathLike) -> list[str]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict) or not isinstance(data.get("unfrozen_parameters"), list):
         raise InfopoConfigError(f"{path}: expected a mapping with an 'unfrozen_parameters' list")
-    return [re.sub(r"\\(.)", r"\1", str(entry).removeprefix("^").removesuffix("$")) for entry in data["unfrozen_parameters"]]
+    return [
+        re.sub(r"\\(.)", r"\1", str(entry).removeprefix("^").removesuffix("$")) for entry in data["unfrozen_parameters"]
+    ]

@@ -15,10 +15,10 @@ import math
 from trl.trainer.utils import create_model_from_path
 
 from infopo.errors import InfopoConfigError
-from infopo.trl_utils import trl_constructor_arguments
-from infopo.papers import KAPPATUNE
 from infopo.kappa.scan import scan_condition_numbers, select_lowest_condition
 from infopo.kappa.select import apply_selection, load_unfrozen_yaml, select_by_condition
+from infopo.papers import KAPPATUNE
+from infopo.trl_utils import trl_constructor_arguments
 
 
 def _load_model(model_id: str, args, quantization_config):
@@ -47,7 +47,9 @@ def select_tensors(model, args) -> tuple[list[str], dict[str, float], int]:
         kappas = scan_condition_numbers(model, **scan)
         names, scanned = select_by_condition(kappas, **budget, lowest=False), len(kappas)
     if not scanned:
-        raise InfopoConfigError(f"no tensor of the model is eligible for a kappa scan (ndim >= 2, dims <= {args.kappa_max_dim})")
+        raise InfopoConfigError(
+            f"no tensor of the model is eligible for a kappa scan (ndim >= 2, dims <= {args.kappa_max_dim})"
+        )
     return names, kappas, scanned
 
 
@@ -55,7 +57,11 @@ def selection_report(names: list[str], kappas: dict[str, float], scanned: int, m
     """``kappa/*`` statistics of a selection: counts, kappa range, trainable parameters after it was applied."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    report = {"kappa/selected": len(names), "kappa/trainable_params": trainable, "kappa/trainable_fraction": trainable / total}
+    report = {
+        "kappa/selected": len(names),
+        "kappa/trainable_params": trainable,
+        "kappa/trainable_fraction": trainable / total,
+    }
     finite = [kappas[n] for n in names if n in kappas and math.isfinite(kappas[n])]
     if scanned:
         report.update({"kappa/scanned": scanned, "kappa/exact_values": len(kappas)})
@@ -78,9 +84,11 @@ class KappaTrainerMixin:
             super().__init__(**arguments)
             return
         if config.kappa_mode == "full" and arguments.get("peft_config") is not None:
-            raise InfopoConfigError("KappaTune's kappa_mode 'full' trains the selected tensors themselves and takes no "
-                                    "LoRA adapters: drop the peft config (peft_config= in Python, use_peft in a "
-                                    "recipe), or set kappa_mode 'lora' to put the adapters on the selected modules")
+            raise InfopoConfigError(
+                "KappaTune's kappa_mode 'full' trains the selected tensors themselves and takes no "
+                "LoRA adapters: drop the peft config (peft_config= in Python, use_peft in a "
+                "recipe), or set kappa_mode 'lora' to put the adapters on the selected modules"
+            )
         model = arguments["model"]
         if isinstance(model, str):
             model = _load_model(model, config, arguments.get("quantization_config"))
@@ -124,8 +132,7 @@ class KappaTrainerMixin:
         )
         side = "lowest" if args.kappa_lowest else "highest (the paper's control)"
         lines = [
-            "Condition-number selective fine-tuning (KappaTune): "
-            f"{budget}, {side} kappa, mode `{args.kappa_mode}`.",
+            f"Condition-number selective fine-tuning (KappaTune): {budget}, {side} kappa, mode `{args.kappa_mode}`.",
             "",
             "| statistic | value |",
             "| --- | --- |",
@@ -133,7 +140,10 @@ class KappaTrainerMixin:
             "",
             "Trained tensors (kappa):",
             "",
-            *(f"- `{name}`" + (f" ({self.kappa_condition_numbers[name]:.4g})" if name in self.kappa_condition_numbers else "")
-              for name in self.kappa_selection),
+            *(
+                f"- `{name}`"
+                + (f" ({self.kappa_condition_numbers[name]:.4g})" if name in self.kappa_condition_numbers else "")
+                for name in self.kappa_selection
+            ),
         ]
         return [*sections, ("KappaTune selection", "\n".join(lines))]

@@ -44,9 +44,21 @@ class StepTimer(TrainerCallback):
 
 
 def run(trainer_class, config_class, model_dir, data, steps, output_dir, **fields):
-    args = config_class(output_dir=output_dir, use_cpu=True, bf16=False, gradient_checkpointing=False,
-                        report_to="none", save_strategy="no", disable_tqdm=True, logging_steps=steps + 1,
-                        max_steps=steps, per_device_train_batch_size=8, learning_rate=1e-4, seed=0, **fields)
+    args = config_class(
+        output_dir=output_dir,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        logging_steps=steps + 1,
+        max_steps=steps,
+        per_device_train_batch_size=8,
+        learning_rate=1e-4,
+        seed=0,
+        **fields,
+    )
     timer = StepTimer()
     trainer = trainer_class(model=model_dir, args=args, train_dataset=data, callbacks=[timer])
     trainer.train()
@@ -71,20 +83,35 @@ def measure(name: str, args, folder: str) -> None:
             times[side].append(statistics.median(step_times))
     trl_step, did_step = statistics.median(times["trl"]), statistics.median(times["did"])
     paired = statistics.median(d / t for d, t in zip(times["did"], times["trl"], strict=True))
-    print(f"{name}: TRL DPOTrainer {trl_step * 1000:.1f} ms/step, DIDDPOTrainer {did_step * 1000:.1f} ms/step "
-          f"(medians of {rounds} rounds x {steps} steps); step-time ratio {paired:.3f} (median of the per-round ratios; "
-          "target <= 1.03)", flush=True)
-    _, trainer = run(DIDDPOTrainer, DIDDPOConfig, model, data, 2, f"{folder}/entropy", did_entropy_steps=1000,
-                     did_entropy_prompts=args.entropy_prompts, did_entropy_k=args.entropy_k,
-                     did_entropy_max_new_tokens=args.entropy_tokens)
+    print(
+        f"{name}: TRL DPOTrainer {trl_step * 1000:.1f} ms/step, DIDDPOTrainer {did_step * 1000:.1f} ms/step "
+        f"(medians of {rounds} rounds x {steps} steps); step-time ratio {paired:.3f} (median of the per-round ratios; "
+        "target <= 1.03)",
+        flush=True,
+    )
+    _, trainer = run(
+        DIDDPOTrainer,
+        DIDDPOConfig,
+        model,
+        data,
+        2,
+        f"{folder}/entropy",
+        did_entropy_steps=1000,
+        did_entropy_prompts=args.entropy_prompts,
+        did_entropy_k=args.entropy_k,
+        did_entropy_max_new_tokens=args.entropy_tokens,
+    )
     costs = []
     for _ in range(3):
         started = time.perf_counter()
         trainer.estimate_did_entropy()
         costs.append(time.perf_counter() - started)
-    print(f"{name}: DID entropy estimate {statistics.median(costs):.2f} s per call ({args.entropy_prompts} prompts x "
-          f"K={args.entropy_k}, up to {args.entropy_tokens} new tokens) = "
-          f"{statistics.median(costs) / did_step:.0f} training steps", flush=True)
+    print(
+        f"{name}: DID entropy estimate {statistics.median(costs):.2f} s per call ({args.entropy_prompts} prompts x "
+        f"K={args.entropy_k}, up to {args.entropy_tokens} new tokens) = "
+        f"{statistics.median(costs) / did_step:.0f} training steps",
+        flush=True,
+    )
 
 
 def main() -> None:

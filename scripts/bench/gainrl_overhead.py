@@ -34,7 +34,9 @@ from infopo.models import resolve_model
 from infopo.rewards import answer_match
 from infopo.tiny import build_tiny_model, build_tokenizer
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 
 
 def paired(sides: dict, rounds: int) -> tuple[dict, float]:
@@ -55,16 +57,34 @@ def online_overhead(name: str, rounds: int) -> None:
         if name == "toy":
             model = folder
             build_tokenizer().save_pretrained(folder)
-            build_tiny_model("qwen2", seed=0, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                             num_attention_heads=4, num_key_value_heads=2).save_pretrained(folder)
+            build_tiny_model(
+                "qwen2",
+                seed=0,
+                hidden_size=256,
+                intermediate_size=1024,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+            ).save_pretrained(folder)
         else:
             model = resolve_model(name)
         chat = name != "toy"
-        config = InfopoGRPOConfig(output_dir=os.path.join(folder, "run"), per_device_train_batch_size=16,
-                                  num_generations=4, max_completion_length=48, learning_rate=1e-5, max_steps=1,
-                                  gainrl_samples_per_epoch=16, **CPU)
-        trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=config,
-                                    train_dataset=arithmetic_prompts(64, seed=0, conversational=chat))
+        config = InfopoGRPOConfig(
+            output_dir=os.path.join(folder, "run"),
+            per_device_train_batch_size=16,
+            num_generations=4,
+            max_completion_length=48,
+            learning_rate=1e-5,
+            max_steps=1,
+            gainrl_samples_per_epoch=16,
+            **CPU,
+        )
+        trainer = InfopoGRPOTrainer(
+            model=model,
+            reward_funcs=[answer_match],
+            args=config,
+            train_dataset=arithmetic_prompts(64, seed=0, conversational=chat),
+        )
         trainer.create_optimizer_and_scheduler(num_training_steps=100)
         trainer.current_gradient_accumulation_steps = 1
         prompts = arithmetic_prompts(4, seed=1, conversational=chat)
@@ -81,8 +101,11 @@ def online_overhead(name: str, rounds: int) -> None:
         step(True), step(False)  # warm-up
         medians, ratio = paired({"grpo": lambda: step(False), "grpo+angle": lambda: step(True)}, rounds)
         trainer._gainrl_recording_on = original
-        print(f"online angle ({name}): GRPO step {medians['grpo'] * 1e3:.1f} ms, with the angle "
-              f"{medians['grpo+angle'] * 1e3:.1f} ms; ratio {ratio:.3f} (target <= 1.05)", flush=True)
+        print(
+            f"online angle ({name}): GRPO step {medians['grpo'] * 1e3:.1f} ms, with the angle "
+            f"{medians['grpo+angle'] * 1e3:.1f} ms; ratio {ratio:.3f} (target <= 1.05)",
+            flush=True,
+        )
 
 
 class _no_recording:
@@ -111,24 +134,49 @@ def full_forward_hidden(model, tokenizer, prompts, batch_size):
 
 def offline_speed(rounds: int, models: list[str]) -> None:
     prompts = list(arithmetic_prompts(256, seed=3, conversational=True)["prompt"])
-    shape = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=6, num_attention_heads=14,
-                 num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True)
+    shape = dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=6,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+    )
     candidates = []
     if "toy" in models:
-        candidates += [(f"Qwen2.5-0.5B shape, 6 layers, vocab {vocab}", lambda vocab=vocab: (
-            build_tiny_model("qwen2", seed=0, vocab_size=vocab, **shape), build_tokenizer())) for vocab in (151936, 1024)]
-    candidates += [(f"{name}, 30 layers, vocab 49152", lambda name=name: (
-        AutoModelForCausalLM.from_pretrained(resolve_model(name)), AutoTokenizer.from_pretrained(resolve_model(name))))
-        for name in models if name != "toy"]
+        candidates += [
+            (
+                f"Qwen2.5-0.5B shape, 6 layers, vocab {vocab}",
+                lambda vocab=vocab: (build_tiny_model("qwen2", seed=0, vocab_size=vocab, **shape), build_tokenizer()),
+            )
+            for vocab in (151936, 1024)
+        ]
+    candidates += [
+        (
+            f"{name}, 30 layers, vocab 49152",
+            lambda name=name: (
+                AutoModelForCausalLM.from_pretrained(resolve_model(name)),
+                AutoTokenizer.from_pretrained(resolve_model(name)),
+            ),
+        )
+        for name in models
+        if name != "toy"
+    ]
     for label, load in candidates:
         model, tokenizer = load()
         model.eval()
-        sides = {"full": lambda: full_forward_hidden(model, tokenizer, prompts, 32),
-                 "score": lambda: score_prompts(model, tokenizer, prompts, batch_size=32)}
+        sides = {
+            "full": lambda: full_forward_hidden(model, tokenizer, prompts, 32),
+            "score": lambda: score_prompts(model, tokenizer, prompts, batch_size=32),
+        }
         sides["full"]()
         medians, ratio = paired(sides, rounds)
-        print(f"offline scoring ({label}): full forward {medians['full']:.2f} s, score_prompts {medians['score']:.2f} s "
-              f"for {len(prompts)} prompts; speed-up {1 / ratio:.2f}x (target >= 1.2)", flush=True)
+        print(
+            f"offline scoring ({label}): full forward {medians['full']:.2f} s, score_prompts {medians['score']:.2f} s "
+            f"for {len(prompts)} prompts; speed-up {1 / ratio:.2f}x (target >= 1.2)",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -75,8 +75,15 @@ def rollouts(turns: int, count: int, generator):
 
 def load(name: str, attention: str = "sdpa"):
     if name == "toy":
-        model = build_tiny_model("llama", seed=0, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-                                 num_attention_heads=4, num_key_value_heads=4)
+        model = build_tiny_model(
+            "llama",
+            seed=0,
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+        )
         model.set_attn_implementation(attention)
     else:
         model = AutoModelForCausalLM.from_pretrained(resolve_model(name), attn_implementation=attention)
@@ -138,9 +145,16 @@ def memory_point(name: str, attention: str, length: int) -> dict:
         started = time.perf_counter()
         packed_answer_logps(model, *data, [PREFIX], token_budget=packed)
         seconds, peak = time.perf_counter() - started, (_status_kib("VmHWM") - base) * 1024
-    return {"model": name, "attention": attention, "length": length, "packed": packed, "peak_mib": peak / 2**20,
-            "mask_mib": packed * packed / 2**20, "seconds": seconds,
-            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    return {
+        "model": name,
+        "attention": attention,
+        "length": length,
+        "packed": packed,
+        "peak_mib": peak / 2**20,
+        "mask_mib": packed * packed / 2**20,
+        "seconds": seconds,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
 
 
 def memory_table(args) -> None:
@@ -152,13 +166,18 @@ def memory_table(args) -> None:
                 command = [sys.executable, __file__, "--point", name, attention, str(length)]
                 result = subprocess.run(command, capture_output=True, text=True, check=True)
                 point = json.loads(result.stdout.strip().splitlines()[-1])
-                print(f"| {name} | {attention} | {length} | {point['packed']} | {point['peak_mib']:.0f} | "
-                      f"{point['mask_mib']:.0f} | {point['seconds']:.1f} |", flush=True)
+                print(
+                    f"| {name} | {attention} | {length} | {point['packed']} | {point['peak_mib']:.0f} | "
+                    f"{point['mask_mib']:.0f} | {point['seconds']:.1f} |",
+                    flush=True,
+                )
 
 
 def measure(name: str, model, args) -> None:
-    print(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {args.rollouts} rollouts",
-          flush=True)
+    print(
+        f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {args.rollouts} rollouts",
+        flush=True,
+    )
     generator = torch.Generator().manual_seed(0)
     for turns in (2, 4, 8):
         data = rollouts(turns, args.rollouts, generator)
@@ -174,8 +193,11 @@ def measure(name: str, model, args) -> None:
                 times[name].append(time.perf_counter() - started)
         difference = max((a - b).abs().max().item() for a, b in zip(baseline, packed, strict=True))
         base, fast = statistics.median(times["baseline"]), statistics.median(times["packed"])
-        print(f"{name}, {turns} turns: per-turn-index {base * 1000:7.1f} ms, packed {fast * 1000:7.1f} ms, "
-              f"ratio {base / fast:4.2f}x, max |difference| {difference:.1e}", flush=True)
+        print(
+            f"{name}, {turns} turns: per-turn-index {base * 1000:7.1f} ms, packed {fast * 1000:7.1f} ms, "
+            f"ratio {base / fast:4.2f}x, max |difference| {difference:.1e}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

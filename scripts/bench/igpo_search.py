@@ -56,8 +56,10 @@ def make_corpus(path: Path, passages: int, words: int, seed: int = 0) -> None:
         for start in range(0, passages, 10_000):
             count = min(10_000, passages - start)
             ids = generator.choice(VOCABULARY, size=(count, words), p=weights)
-            handle.writelines(json.dumps({"id": str(start + row), "contents": " ".join(vocabulary[i] for i in ids[row])})
-                              + "\n" for row in range(count))
+            handle.writelines(
+                json.dumps({"id": str(start + row), "contents": " ".join(vocabulary[i] for i in ids[row])}) + "\n"
+                for row in range(count)
+            )
 
 
 def make_queries(path: Path, count: int, seed: int = 1) -> list[str]:
@@ -113,8 +115,13 @@ def worker_load(folder: str, queries: list[str]) -> dict:
         started = time.perf_counter()
         retriever.retrieve(queries, 3)
         times.append(time.perf_counter() - started)
-    return {"start_s": start_s, "imports_anonymous_gb": imports, "load_anonymous_gb": after_load["anonymous_gb"],
-            "batched_s": statistics.median(times), **memory()}
+    return {
+        "start_s": start_s,
+        "imports_anonymous_gb": imports,
+        "load_anonymous_gb": after_load["anonymous_gb"],
+        "batched_s": statistics.median(times),
+        **memory(),
+    }
 
 
 def run_worker(name: str, *arguments) -> dict:
@@ -131,8 +138,12 @@ def http_batched(folder: str, queries: list[str]) -> dict:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "infopo", "search", "serve", "--index", folder, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infopo", "search", "serve", "--index", folder, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     client = HttpRetriever(f"http://127.0.0.1:{port}/retrieve", timeout_s=120)
     try:
         deadline = time.monotonic() + 300
@@ -173,32 +184,49 @@ def main() -> None:
     if not corpus.exists():
         started = time.perf_counter()
         make_corpus(corpus, args.passages, args.words)
-        print(f"corpus: {args.passages:,} passages of {args.words} words, {corpus.stat().st_size / 1e9:.2f} GB, made "
-              f"in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"corpus: {args.passages:,} passages of {args.words} words, {corpus.stat().st_size / 1e9:.2f} GB, made "
+            f"in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
     queries = make_queries(corpus, args.rollouts)
     replaced = run_worker("replaced", str(corpus), queries)
-    print(f"replaced path: start-up {replaced['start_s']:.1f} s, peak RSS {replaced['peak_rss_gb']:.2f} GB; "
-          f"{args.rollouts} searches one by one {replaced['sequential_s']:.2f} s", flush=True)
+    print(
+        f"replaced path: start-up {replaced['start_s']:.1f} s, peak RSS {replaced['peak_rss_gb']:.2f} GB; "
+        f"{args.rollouts} searches one by one {replaced['sequential_s']:.2f} s",
+        flush=True,
+    )
     if not folder.exists():
         build = run_worker("build", str(corpus), str(folder))
-        print(f"infopo search index (once): {build['build_s']:.1f} s, peak RSS {build['peak_rss_gb']:.2f} GB", flush=True)
+        print(
+            f"infopo search index (once): {build['build_s']:.1f} s, peak RSS {build['peak_rss_gb']:.2f} GB", flush=True
+        )
     first = run_worker("load", str(folder), queries)
     second = run_worker("load", str(folder), queries)
-    print(f"index folder, first process: start-up {first['start_s']:.2f} s (numba compiles unless cached); second: "
-          f"{second['start_s']:.2f} s; anonymous memory {second['imports_anonymous_gb']:.2f} GB after the imports, "
-          f"{second['load_anonymous_gb']:.2f} GB after loading, {second['anonymous_gb']:.2f} GB after searching; peak RSS "
-          f"{second['peak_rss_gb']:.2f} GB (shared pages included)", flush=True)
+    print(
+        f"index folder, first process: start-up {first['start_s']:.2f} s (numba compiles unless cached); second: "
+        f"{second['start_s']:.2f} s; anonymous memory {second['imports_anonymous_gb']:.2f} GB after the imports, "
+        f"{second['load_anonymous_gb']:.2f} GB after loading, {second['anonymous_gb']:.2f} GB after searching; peak RSS "
+        f"{second['peak_rss_gb']:.2f} GB (shared pages included)",
+        flush=True,
+    )
     http = http_batched(str(folder), queries)
     print("| what | replaced | infopo | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
-    print(f"| start-up of a second process | {replaced['start_s']:.1f} s, {replaced['peak_rss_gb']:.2f} GB | "
-          f"{second['start_s']:.2f} s, {second['peak_rss_gb']:.2f} GB RSS ({second['anonymous_gb']:.2f} GB anonymous) | "
-          f"**{replaced['start_s'] / second['start_s']:.0f}x** time, "
-          f"**{replaced['peak_rss_gb'] / second['anonymous_gb']:.1f}x** memory (anonymous) | <= 5 s, <= 1 GB |")
-    print(f"| {args.rollouts} rollouts' searches, one turn | {replaced['sequential_s']:.2f} s | "
-          f"{second['batched_s']:.3f} s batched | **{replaced['sequential_s'] / second['batched_s']:.0f}x** | >= 20x |")
-    print(f"| the same through `infopo search serve` | {replaced['sequential_s']:.2f} s | {http['http_batched_s']:.3f} s | "
-          f"**{replaced['sequential_s'] / http['http_batched_s']:.0f}x** | >= 10x |")
+    print(
+        f"| start-up of a second process | {replaced['start_s']:.1f} s, {replaced['peak_rss_gb']:.2f} GB | "
+        f"{second['start_s']:.2f} s, {second['peak_rss_gb']:.2f} GB RSS ({second['anonymous_gb']:.2f} GB anonymous) | "
+        f"**{replaced['start_s'] / second['start_s']:.0f}x** time, "
+        f"**{replaced['peak_rss_gb'] / second['anonymous_gb']:.1f}x** memory (anonymous) | <= 5 s, <= 1 GB |"
+    )
+    print(
+        f"| {args.rollouts} rollouts' searches, one turn | {replaced['sequential_s']:.2f} s | "
+        f"{second['batched_s']:.3f} s batched | **{replaced['sequential_s'] / second['batched_s']:.0f}x** | >= 20x |"
+    )
+    print(
+        f"| the same through `infopo search serve` | {replaced['sequential_s']:.2f} s | {http['http_batched_s']:.3f} s | "
+        f"**{replaced['sequential_s'] / http['http_batched_s']:.0f}x** | >= 10x |"
+    )
 
 
 if __name__ == "__main__":

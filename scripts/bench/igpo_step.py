@@ -33,15 +33,31 @@ from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model, build_tokenizer
 from infopo.trainers import InfopoGRPOTrainer
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 
 
 def warm_start(folder: str) -> str:
     build_tokenizer().save_pretrained(folder)
-    build_tiny_model("llama", seed=0, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-                     num_attention_heads=4, num_key_value_heads=4).save_pretrained(folder)
-    args = InfopoSFTConfig(output_dir=os.path.join(folder, "run"), max_steps=150, per_device_train_batch_size=16,
-                           learning_rate=3e-3, logging_steps=150, max_length=96, **CPU)
+    build_tiny_model(
+        "llama",
+        seed=0,
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    ).save_pretrained(folder)
+    args = InfopoSFTConfig(
+        output_dir=os.path.join(folder, "run"),
+        max_steps=150,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        logging_steps=150,
+        max_length=96,
+        **CPU,
+    )
     trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=lookup_demonstrations(2400))
     trainer.train()
     trainer.save_model(folder)
@@ -69,22 +85,37 @@ def replay_demonstrations(prompts: list, trainer: IGPOTrainer) -> dict:
 def measure(name: str, rounds: int, folder: str) -> None:
     toy = name == "toy"
     model = warm_start(folder) if toy else resolve_model(name)
-    config = IGPOConfig(output_dir=os.path.join(folder, "igpo"), per_device_train_batch_size=16, num_generations=4,
-                        max_turns=4, max_turn_tokens=24, max_completion_length=256, learning_rate=1e-4,
-                        logging_steps=1000, max_steps=1, **CPU)
+    config = IGPOConfig(
+        output_dir=os.path.join(folder, "igpo"),
+        per_device_train_batch_size=16,
+        num_generations=4,
+        max_turns=4,
+        max_turn_tokens=24,
+        max_completion_length=256,
+        learning_rate=1e-4,
+        logging_steps=1000,
+        max_steps=1,
+        **CPU,
+    )
     if toy:
         questions = lookup_questions(4, seed=7)
         trainer = IGPOTrainer(model=model, args=config, train_dataset=lookup_questions(64, seed=1))
     else:
         questions = lookup_trajectories(4, seed=7, conversational=True, two_hop_share=1.0)
-        trainer = IGPOTrainer(model=model, args=config, rollout_func=replay_demonstrations,
-                              train_dataset=lookup_trajectories(64, seed=1, conversational=True))
+        trainer = IGPOTrainer(
+            model=model,
+            args=config,
+            rollout_func=replay_demonstrations,
+            train_dataset=lookup_trajectories(64, seed=1, conversational=True),
+        )
     trainer.create_optimizer_and_scheduler(num_training_steps=100)
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
     inputs = [questions[i // 4] for i in range(16)]
     trainer._inputs = inputs  # the GRPO side calls TRL's method directly, which IGPO's rollouts read them from
-    sides = {"grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
-             "igpo": lambda: IGPOTrainer._generate_and_score_completions(trainer, inputs)}
+    sides = {
+        "grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
+        "igpo": lambda: IGPOTrainer._generate_and_score_completions(trainer, inputs),
+    }
     times = {"grpo": [], "igpo": []}
     trainer.model.train()
     for round_index in range(rounds):
@@ -98,12 +129,18 @@ def measure(name: str, rounds: int, folder: str) -> None:
             trainer.optimizer.zero_grad()  # measure the update's cost without changing the weights
             times[side].append(time.perf_counter() - started)
         turns = sum(len(s) for s in trainer._rollouts["spans"]) / 16
-        print(f"{name} round {round_index + 1}: GRPO {times['grpo'][-1]:.2f} s, IGPO {times['igpo'][-1]:.2f} s "
-              f"({turns:.1f} turns per rollout)", flush=True)
+        print(
+            f"{name} round {round_index + 1}: GRPO {times['grpo'][-1]:.2f} s, IGPO {times['igpo'][-1]:.2f} s "
+            f"({turns:.1f} turns per rollout)",
+            flush=True,
+        )
     grpo, igpo = statistics.median(times["grpo"]), statistics.median(times["igpo"])
     paired = statistics.median(i / g for i, g in zip(times["igpo"], times["grpo"], strict=True))
-    print(f"{name}: GRPO step (same rollouts) {grpo:.2f} s, IGPO step {igpo:.2f} s; ratio {paired:.3f} (median of the "
-          "per-round ratios; target <= 1.3)", flush=True)
+    print(
+        f"{name}: GRPO step (same rollouts) {grpo:.2f} s, IGPO step {igpo:.2f} s; ratio {paired:.3f} (median of the "
+        "per-round ratios; target <= 1.3)",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -65,9 +65,16 @@ def main() -> None:
     config = deepspeed_config(str(REPO / "recipes" / "accelerate" / "zero3.yaml"), micro_batch=2, world_size=world)
     keep = HfDeepSpeedConfig(config)  # noqa: F841  (as the Trainer does: transformers sees ZeRO-3)
     tokenizer = build_tokenizer()
-    model = build_tiny_model("llama", seed=0, hidden_size=args.hidden, intermediate_size=4 * args.hidden,
-                             num_hidden_layers=args.layers, num_attention_heads=8, num_key_value_heads=8,
-                             max_position_embeddings=1024)
+    model = build_tiny_model(
+        "llama",
+        seed=0,
+        hidden_size=args.hidden,
+        intermediate_size=4 * args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=1024,
+    )
     parameters = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())  # built partitioned (zero.Init)
     engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), config=config)
     questions = lookup_questions(args.questions * world, seed=3)
@@ -76,9 +83,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         trainers = {}
         for side, gather in (("per-token gathers", False), ("TRL's path", True)):
-            igpo = IGPOConfig(output_dir=folder, use_cpu=True, bf16=False, report_to="none", max_turns=args.turns,
-                              max_turn_tokens=args.turn_tokens, max_completion_length=512,
-                              per_device_train_batch_size=2, num_generations=2, ds3_gather_for_generation=gather)
+            igpo = IGPOConfig(
+                output_dir=folder,
+                use_cpu=True,
+                bf16=False,
+                report_to="none",
+                max_turns=args.turns,
+                max_turn_tokens=args.turn_tokens,
+                max_completion_length=512,
+                per_device_train_batch_size=2,
+                num_generations=2,
+                ds3_gather_for_generation=gather,
+            )
             trainers[side] = zero3_rollout_trainer(engine, tokenizer, igpo, EveryTurnObserved)
             trainers[side].generation_config.do_sample = False  # greedy: both sides generate the same tokens
         tokens = {}
@@ -94,8 +110,10 @@ def main() -> None:
         assert tokens["per-token gathers"] == tokens["TRL's path"], "the two sides generated different tokens"
     if rank == 0:
         generated = sum(sum(1 for _ in ids) for ids in tokens["TRL's path"]) * world
-        print(f"Llama hidden {args.hidden}, {args.layers} layers ({parameters / 1e6:.1f}M parameters), {world} processes, "
-              f"{args.questions} rollouts each, {args.turns} turns of {args.turn_tokens} tokens ({generated} tokens)")
+        print(
+            f"Llama hidden {args.hidden}, {args.layers} layers ({parameters / 1e6:.1f}M parameters), {world} processes, "
+            f"{args.questions} rollouts each, {args.turns} turns of {args.turn_tokens} tokens ({generated} tokens)"
+        )
         for side, values in timings.items():
             print(f"{side:18s} median {statistics.median(values):7.2f} s  ({', '.join(f'{v:.2f}' for v in values)})")
         ratios = [a / b for a, b in zip(timings["per-token gathers"], timings["TRL's path"], strict=True)]

@@ -65,8 +65,20 @@ def start_and_target(curves: dict[str, list], gain: float) -> tuple[float, float
     return start, start + gain
 
 
-def write_report(out: Path, name: str, title: str, intro: str, curves: dict[str, list], payload, *, value_name: str,
-                 xlabel: str, ylabel: str, target: float, extra: list[str] = ()) -> None:
+def write_report(
+    out: Path,
+    name: str,
+    title: str,
+    intro: str,
+    curves: dict[str, list],
+    payload,
+    *,
+    value_name: str,
+    xlabel: str,
+    ylabel: str,
+    target: float,
+    extra: list[str] = (),
+) -> None:
     """``name``.md (the intro, :func:`arm_table` and the ``extra`` lines), ``name``.json (``payload``) and
     ``name``.png; prints the text."""
     text = "\n".join([f"# {title}", "", intro, "", *arm_table(curves, value_name, target), *extra]) + "\n"

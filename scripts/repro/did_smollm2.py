@@ -28,7 +28,9 @@ from infopo.did import DIDDPOConfig, DIDDPOTrainer
 from infopo.did.analyze import analyze_pairs
 from infopo.models import resolve_model
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 KEYS = ("observable_ordered_frac", "displacement_frac", "mean_margin_policy", "mean_margin_ref", "did_entropy_mean")
 
 
@@ -51,25 +53,48 @@ def main() -> None:
 
     before = analyze(base)
     with tempfile.TemporaryDirectory() as folder:
-        config = DIDDPOConfig(output_dir=folder, beta=args.beta, learning_rate=args.learning_rate, max_steps=args.steps,
-                              per_device_train_batch_size=8, logging_steps=10, max_length=128, seed=0,
-                              did_entropy_steps=0, **CPU)
-        trainer = DIDDPOTrainer(model=base, args=config,
-                                train_dataset=arithmetic_preference(args.steps * 8, seed=5, conversational=True))
+        config = DIDDPOConfig(
+            output_dir=folder,
+            beta=args.beta,
+            learning_rate=args.learning_rate,
+            max_steps=args.steps,
+            per_device_train_batch_size=8,
+            logging_steps=10,
+            max_length=128,
+            seed=0,
+            did_entropy_steps=0,
+            **CPU,
+        )
+        trainer = DIDDPOTrainer(
+            model=base, args=config, train_dataset=arithmetic_preference(args.steps * 8, seed=5, conversational=True)
+        )
         trainer.train()
         trainer.save_model(folder)
         after = analyze(folder)
-        logged = [{k: v for k, v in entry.items() if k.startswith(("did/", "rewards/", "loss"))}
-                  for entry in trainer.state.log_history]
+        logged = [
+            {k: v for k, v in entry.items() if k.startswith(("did/", "rewards/", "loss"))}
+            for entry in trainer.state.log_history
+        ]
     table = {key: {"before": before["summary"].get(key), "after": after["summary"].get(key)} for key in KEYS}
     for key, values in table.items():
         print(f"{key:24s} before {values['before']:+.4f}  after {values['after']:+.4f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "did_smollm2.json").write_text(json.dumps({
-        "model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)", "steps": args.steps, "beta": args.beta,
-        "learning_rate": args.learning_rate, "k": args.k, "summary": table, "training_log": logged,
-        "pairs_after": after["pairs"]}, indent=1))
+    (out / "did_smollm2.json").write_text(
+        json.dumps(
+            {
+                "model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)",
+                "steps": args.steps,
+                "beta": args.beta,
+                "learning_rate": args.learning_rate,
+                "k": args.k,
+                "summary": table,
+                "training_log": logged,
+                "pairs_after": after["pairs"],
+            },
+            indent=1,
+        )
+    )
     _plot(after, out / "did_smollm2.png")
 
 

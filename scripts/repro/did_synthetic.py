@@ -60,6 +60,7 @@ def snis_bias(seed: int, ks: list[int], repetitions: int = 200) -> tuple[float, 
 
 def sample_pairs(arm: str, log_ref, log_target, batch: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of chosen and rejected responses for one batch of an arm."""
+
     def draw(log_p, count):
         return torch.multinomial(log_p.exp(), count, replacement=True, generator=generator)
 
@@ -99,8 +100,12 @@ def train_dpo(arm: str, log_ref, log_target, seed: int, steps: int = 300, batch:
     return trace
 
 
-RECOVERY_ARMS = ("optimal (exact)", "optimal (K=16 resampling)", "naive: chosen ~ pi*, rejected ~ pi_ref",
-                 "naive: chosen ~ pi*, rejected ~ uniform")
+RECOVERY_ARMS = (
+    "optimal (exact)",
+    "optimal (K=16 resampling)",
+    "naive: chosen ~ pi*, rejected ~ pi_ref",
+    "naive: chosen ~ pi*, rejected ~ uniform",
+)
 
 
 def main() -> None:
@@ -121,9 +126,14 @@ def main() -> None:
     # 1. SNIS bias curve
     ks = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
     exact, curve = snis_bias(args.seeds[0], ks)
-    lines += ["## 1. DID entropy: exact vs self-normalised estimate", "",
-              f"Exact H(q) = {exact:.3f} (log N = {math.log(N):.3f}).", "", "| K | estimate (mean ± std of 200) | bias |",
-              "| --- | --- | --- |"]
+    lines += [
+        "## 1. DID entropy: exact vs self-normalised estimate",
+        "",
+        f"Exact H(q) = {exact:.3f} (log N = {math.log(N):.3f}).",
+        "",
+        "| K | estimate (mean ± std of 200) | bias |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {k} | {m:.3f} ± {s:.3f} | {m - exact:+.3f} |" for k, (m, s) in curve.items()]
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.errorbar(ks, [curve[k][0] for k in ks], yerr=[curve[k][1] for k in ks], marker="o", label="SNIS estimate")
@@ -147,17 +157,25 @@ def main() -> None:
             trace = train_dpo(arm, log_ref, log_target, seed)
             traces[arm].append(trace["js"])
             finals[arm].append(trace["js"][-1])
-    lines += ["", "## 2. Recovering a target policy with DPO", "",
-              "JS divergence to pi* after 300 steps of 512 fresh pairs (Adam, lr 0.05), mean ± std over seeds; "
-              "steps to reach JS < 0.01 (mean; '-' if not reached).", "",
-              "| pairs | final JS to pi* | steps to JS < 0.01 |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## 2. Recovering a target policy with DPO",
+        "",
+        "JS divergence to pi* after 300 steps of 512 fresh pairs (Adam, lr 0.05), mean ± std over seeds; "
+        "steps to reach JS < 0.01 (mean; '-' if not reached).",
+        "",
+        "| pairs | final JS to pi* | steps to JS < 0.01 |",
+        "| --- | --- | --- |",
+    ]
     figure, axes = plt.subplots(figsize=(6.5, 4))
     for arm in RECOVERY_ARMS:
         reached = [next((i + 1 for i, v in enumerate(t) if v < 0.01), None) for t in traces[arm]]
         steps = statistics.mean(r for r in reached if r) if all(reached) else None
-        lines.append(f"| {arm} | {statistics.mean(finals[arm]):.4f} ± {statistics.pstdev(finals[arm]):.4f} | "
-                     f"{steps:.0f} |" if steps else f"| {arm} | {statistics.mean(finals[arm]):.4f} ± "
-                     f"{statistics.pstdev(finals[arm]):.4f} | - |")
+        lines.append(
+            f"| {arm} | {statistics.mean(finals[arm]):.4f} ± {statistics.pstdev(finals[arm]):.4f} | {steps:.0f} |"
+            if steps
+            else f"| {arm} | {statistics.mean(finals[arm]):.4f} ± {statistics.pstdev(finals[arm]):.4f} | - |"
+        )
         axes.plot(torch.tensor(traces[arm]).mean(0), label=arm)
     axes.set_yscale("log")
     axes.set_xlabel("DPO step")
@@ -168,9 +186,13 @@ def main() -> None:
     plt.close(figure)
 
     # 3. sharpening vs smoothing
-    lines += ["", "## 3. Sharpening vs smoothing targets (optimal pairs)", "",
-              "| target | exact DID entropy of the target update | final DID entropy | chosen log-ratio at the end |",
-              "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## 3. Sharpening vs smoothing targets (optimal pairs)",
+        "",
+        "| target | exact DID entropy of the target update | final DID entropy | chosen log-ratio at the end |",
+        "| --- | --- | --- | --- |",
+    ]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, power in (("sharpening, pi* ~ pi_ref^2", 2.0), ("smoothing, pi* ~ pi_ref^0.5", 0.5)):
         entropies, chosen, exact_h = [], [], []

@@ -32,15 +32,20 @@ import random
 from pathlib import Path
 
 import torch
+from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 from infopo.gainrl.learnability import prior_counts, zero_variance_probability
 from infopo.gainrl.scoring import score_prompts, spearman
 from infopo.rewards import answer_match
 from infopo.scoring import answer_logprobs
-from real_model import MODEL_LABEL, load_smollm2, save_figure
 
-PHRASINGS = ("What is {a} {word} {b}?", "Compute {a} {sign} {b}.", "Calculate {a} {word} {b}. Reply with the number.",
-             "{a} {sign} {b} = ?", "Please tell me the result of {a} {word} {b}.")
+PHRASINGS = (
+    "What is {a} {word} {b}?",
+    "Compute {a} {sign} {b}.",
+    "Calculate {a} {word} {b}. Reply with the number.",
+    "{a} {sign} {b} = ?",
+    "Please tell me the result of {a} {word} {b}.",
+)
 OPERATIONS = {"plus": ("+", lambda a, b: a + b), "minus": ("-", lambda a, b: a - b), "times": ("*", lambda a, b: a * b)}
 
 
@@ -62,21 +67,36 @@ def arithmetic(count: int, seed: int) -> list[dict]:
 
 
 @torch.no_grad()
-def sampled_accuracy(model, tokenizer, rows, samples: int, max_new_tokens: int, batch: int = 32,
-                     seed: int = 0) -> list[float]:
+def sampled_accuracy(
+    model, tokenizer, rows, samples: int, max_new_tokens: int, batch: int = 32, seed: int = 0
+) -> list[float]:
     tokenizer.padding_side = "left"
     accuracies = []
     torch.manual_seed(seed)
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        encoded = tokenizer.apply_chat_template([row["prompt"] for row in chunk], add_generation_prompt=True,
-                                                return_tensors="pt", return_dict=True, padding=True)
-        output = model.generate(**encoded, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                                max_new_tokens=max_new_tokens, num_return_sequences=samples,
-                                pad_token_id=tokenizer.pad_token_id)
+        encoded = tokenizer.apply_chat_template(
+            [row["prompt"] for row in chunk],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            padding=True,
+        )
+        output = model.generate(
+            **encoded,
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=samples,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         rewards = answer_match(texts, [row["answer"] for row in chunk for _ in range(samples)])
-        accuracies += [sum(r == 1.0 for r in rewards[i * samples : (i + 1) * samples]) / samples for i in range(len(chunk))]
+        accuracies += [
+            sum(r == 1.0 for r in rewards[i * samples : (i + 1) * samples]) / samples for i in range(len(chunk))
+        ]
         print(f"sampled {start + len(chunk)}/{len(rows)} prompts", flush=True)
     return accuracies
 
@@ -94,9 +114,17 @@ def zero_variance_prediction(rounds: list[list[float]], samples: int, answer_tot
             betas = torch.tensor([y + trials - s for y, s in zip(b, successes, strict=True)], dtype=torch.float64)
             predicted = {i for i, p in enumerate(zero_variance_probability(alphas, betas, samples).tolist()) if p > 0.5}
             hits = len(predicted & actual)
-            results.append({"after_rounds": after, "prior": prior_name, "predicted": len(predicted),
-                            "actual": len(actual), "base_rate": len(actual) / len(successes), "precision": hits / len(predicted) if predicted else float("nan"),
-                            "recall": hits / len(actual) if actual else float("nan")})
+            results.append(
+                {
+                    "after_rounds": after,
+                    "prior": prior_name,
+                    "predicted": len(predicted),
+                    "actual": len(actual),
+                    "base_rate": len(actual) / len(successes),
+                    "precision": hits / len(predicted) if predicted else float("nan"),
+                    "recall": hits / len(actual) if actual else float("nan"),
+                }
+            )
     return results
 
 
@@ -140,34 +168,64 @@ def main() -> None:
     paper = score_prompts(model, tokenizer, prompts, inter_weight=1.0)
     official = score_prompts(model, tokenizer, prompts, inter_weight=8.0)
     answer = answer_logprobs(model, tokenizer, prompts, [row["answer"] for row in rows], prefix="The answer is ")
-    predictors = {"angle score (w 1)": paper["scores"], "angle score (w 8)": official["scores"],
-                  "length (tokens)": [float(n) for n in paper["lengths"]],
-                  "answer log-prob": [mean for mean, _, _ in answer]}
-    rounds = [sampled_accuracy(model, tokenizer, rows, args.samples, args.max_new_tokens, seed=epoch)
-              for epoch in range(args.epochs)]
+    predictors = {
+        "angle score (w 1)": paper["scores"],
+        "angle score (w 8)": official["scores"],
+        "length (tokens)": [float(n) for n in paper["lengths"]],
+        "answer log-prob": [mean for mean, _, _ in answer],
+    }
+    rounds = [
+        sampled_accuracy(model, tokenizer, rows, args.samples, args.max_new_tokens, seed=epoch)
+        for epoch in range(args.epochs)
+    ]
     accuracy = rounds[0]
-    report = {"model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)", "prompts": args.prompts,
-              "samples": args.samples, "mean_accuracy": sum(accuracy) / len(accuracy),
-              "accuracy_histogram": {f"{k}/{args.samples}": sum(round(a * args.samples) == k for a in accuracy)
-                                     for k in range(args.samples + 1)},
-              "spearman_with_accuracy": {name: {"rho": spearman(values, accuracy), "ci95": bootstrap(values, accuracy)}
-                                         for name, values in predictors.items()},
-              "spearman_angle_length": spearman(paper["scores"], paper["lengths"]),
-              "zero_variance_prediction": zero_variance_prediction(rounds, args.samples,
-                                                                    [total for _, total, _ in answer])}
+    report = {
+        "model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)",
+        "prompts": args.prompts,
+        "samples": args.samples,
+        "mean_accuracy": sum(accuracy) / len(accuracy),
+        "accuracy_histogram": {
+            f"{k}/{args.samples}": sum(round(a * args.samples) == k for a in accuracy) for k in range(args.samples + 1)
+        },
+        "spearman_with_accuracy": {
+            name: {"rho": spearman(values, accuracy), "ci95": bootstrap(values, accuracy)}
+            for name, values in predictors.items()
+        },
+        "spearman_angle_length": spearman(paper["scores"], paper["lengths"]),
+        "zero_variance_prediction": zero_variance_prediction(rounds, args.samples, [total for _, total, _ in answer]),
+    }
     for entry in report["zero_variance_prediction"]:
-        print(f"after {entry['after_rounds']} round(s), {entry['prior']} prior: precision {entry['precision']:.3f}, "
-              f"recall {entry['recall']:.3f} ({entry['predicted']} predicted, {entry['actual']} zero-variance, base "
-              f"rate {entry['base_rate']:.3f})")
+        print(
+            f"after {entry['after_rounds']} round(s), {entry['prior']} prior: precision {entry['precision']:.3f}, "
+            f"recall {entry['recall']:.3f} ({entry['predicted']} predicted, {entry['actual']} zero-variance, base "
+            f"rate {entry['base_rate']:.3f})"
+        )
     for name, value in report["spearman_with_accuracy"].items():
-        print(f"Spearman({name}, accuracy) = {value['rho']:+.3f}  95% CI [{value['ci95'][0]:+.3f}, {value['ci95'][1]:+.3f}]")
-    print(f"mean accuracy {report['mean_accuracy']:.3f}; Spearman(angle, length) = {report['spearman_angle_length']:+.3f}")
+        print(
+            f"Spearman({name}, accuracy) = {value['rho']:+.3f}  95% CI [{value['ci95'][0]:+.3f}, {value['ci95'][1]:+.3f}]"
+        )
+    print(
+        f"mean accuracy {report['mean_accuracy']:.3f}; Spearman(angle, length) = {report['spearman_angle_length']:+.3f}"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gainrl_angle_premise.json").write_text(json.dumps({**report, "rows": [
-        {"prompt": row["prompt"][0]["content"], "answer": row["answer"], "accuracy": acc,
-         **{name: values[i] for name, values in predictors.items()}}
-        for i, (row, acc) in enumerate(zip(rows, accuracy, strict=True))]}, indent=1))
+    (out / "gainrl_angle_premise.json").write_text(
+        json.dumps(
+            {
+                **report,
+                "rows": [
+                    {
+                        "prompt": row["prompt"][0]["content"],
+                        "answer": row["answer"],
+                        "accuracy": acc,
+                        **{name: values[i] for name, values in predictors.items()},
+                    }
+                    for i, (row, acc) in enumerate(zip(rows, accuracy, strict=True))
+                ],
+            },
+            indent=1,
+        )
+    )
     plot(predictors, accuracy, out / "gainrl_angle_premise.png")
 
 

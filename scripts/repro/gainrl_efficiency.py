@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import torch
+from curves import start_and_target, write_report
 from datasets import Dataset
 from transformers import AutoTokenizer, TrainerCallback
 
@@ -49,12 +50,19 @@ from infopo import InfopoGRPOConfig, InfopoGRPOTrainer, InfopoSFTConfig, InfopoS
 from infopo.gainrl.scoring import score_prompts, spearman
 from infopo.rewards import answer_match
 from infopo.tiny import build_tiny_model, build_tokenizer
-from curves import start_and_target, write_report
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 SIZES = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
-ARMS = {"uniform": None, "authors": ("angle", "fixed"), "running": ("angle", "running"), "length": ("length", "running"),
-        "answer_logprob": ("answer_logprob", "running"), "learnability": ("learnability", "fixed")}
+ARMS = {
+    "uniform": None,
+    "authors": ("angle", "fixed"),
+    "running": ("angle", "running"),
+    "length": ("length", "running"),
+    "answer_logprob": ("answer_logprob", "running"),
+    "learnability": ("learnability", "fixed"),
+}
 """Arm -> (order, accuracy target) of the GAIN-RL sampler; None: TRL's uniform sampler (learnability has no target)."""
 ANSWER_PREFIX = " the answer is "
 """How the warm start's completions state the result: the answer log-prob is scored after it."""
@@ -78,16 +86,27 @@ def problems(num_rows: int, seed: int, operand_max: int, product_max: int, sft: 
             a, b = b, a
         result = {"plus": a + b, "minus": a - b, "times": a * b}[op]
         question = f"what is {a} {op} {b}?"
-        rows.append({"prompt": question, "completion": f" the answer is {result}."} if sft
-                    else {"prompt": question, "answer": str(result)})
+        rows.append(
+            {"prompt": question, "completion": f" the answer is {result}."}
+            if sft
+            else {"prompt": question, "answer": str(result)}
+        )
     return Dataset.from_list(rows)
 
 
 def warm_start(folder: str, steps: int, operand_max: int, product_max: int) -> str:
     build_tokenizer().save_pretrained(folder)
     build_tiny_model("llama", seed=0, **SIZES).save_pretrained(folder)
-    args = InfopoSFTConfig(output_dir=os.path.join(folder, "run"), max_steps=steps, per_device_train_batch_size=32,
-                           learning_rate=2e-3, lr_scheduler_type="cosine", logging_steps=steps, max_length=64, **CPU)
+    args = InfopoSFTConfig(
+        output_dir=os.path.join(folder, "run"),
+        max_steps=steps,
+        per_device_train_batch_size=32,
+        learning_rate=2e-3,
+        lr_scheduler_type="cosine",
+        logging_steps=steps,
+        max_length=64,
+        **CPU,
+    )
     data = problems(steps * 32, 5, operand_max, product_max, sft=True)
     trainer = InfopoSFTTrainer(model=folder, args=args, train_dataset=data)
     trainer.train()
@@ -110,9 +129,16 @@ def accuracy(model, tokenizer, prompts) -> float:
         for start in range(0, len(prompts), 64):
             batch = prompts.select(range(start, min(start + 64, len(prompts))))
             encoded = tokenizer(list(batch["prompt"]), return_tensors="pt", padding=True, add_special_tokens=False)
-            output = model.generate(**encoded, max_new_tokens=8, do_sample=True, temperature=1.0, top_k=0,
-                                    num_return_sequences=SAMPLES, pad_token_id=tokenizer.pad_token_id,
-                                    eos_token_id=tokenizer.eos_token_id)
+            output = model.generate(
+                **encoded,
+                max_new_tokens=8,
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                num_return_sequences=SAMPLES,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
             texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
             answers = [answer for answer in batch["answer"] for _ in range(SAMPLES)]
             correct += sum(r == 1.0 for r in answer_match(texts, answers))
@@ -134,17 +160,36 @@ class Curve(TrainerCallback):
 def run_arm(arm, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> tuple[list, float | None, dict]:
     """The arm's accuracy curve, for GAIN-RL arms the final centre mu, and its cost: the mean fraction of groups with
     zero reward variance and the training seconds without the evaluations."""
-    fields = dict(output_dir=os.path.join(work, f"{arm}-{seed}"), seed=seed, per_device_train_batch_size=32,
-                  num_generations=8, max_completion_length=8, learning_rate=1e-4, max_steps=steps,
-                  logging_steps=eval_every, beta=0.0, **CPU)
+    fields = dict(
+        output_dir=os.path.join(work, f"{arm}-{seed}"),
+        seed=seed,
+        per_device_train_batch_size=32,
+        num_generations=8,
+        max_completion_length=8,
+        learning_rate=1e-4,
+        max_steps=steps,
+        logging_steps=eval_every,
+        beta=0.0,
+        **CPU,
+    )
     if ARMS[arm] is not None:
         order, target = ARMS[arm]
-        fields.update(gainrl_samples_per_epoch=64, gainrl_order=order, gainrl_target=target, gainrl_success_threshold=0.5,
-                      gainrl_answer_prefix=ANSWER_PREFIX)
+        fields.update(
+            gainrl_samples_per_epoch=64,
+            gainrl_order=order,
+            gainrl_target=target,
+            gainrl_success_threshold=0.5,
+            gainrl_answer_prefix=ANSWER_PREFIX,
+        )
     torch.manual_seed(seed)
     curve = Curve(eval_every, tokenizer, evaluation)
-    trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=InfopoGRPOConfig(**fields),
-                                train_dataset=train, callbacks=[curve])
+    trainer = InfopoGRPOTrainer(
+        model=model,
+        reward_funcs=[answer_match],
+        args=InfopoGRPOConfig(**fields),
+        train_dataset=train,
+        callbacks=[curve],
+    )
     curve.points.append((0, accuracy(trainer.model, tokenizer, evaluation)))
     curve.seconds = 0.0
     started = time.perf_counter()
@@ -192,39 +237,68 @@ def main() -> None:
             correlation = spearman(scored["scores"], scored["lengths"])
             for seed in args.seeds:
                 for arm in args.arms:
-                    curve, mu, cost = run_arm(arm, model, seed, args.steps, args.eval_every, work, train, evaluation,
-                                              tokenizer)
+                    curve, mu, cost = run_arm(
+                        arm, model, seed, args.steps, args.eval_every, work, train, evaluation, tokenizer
+                    )
                     curves[arm].append(curve)
                     costs[arm].append(cost)
                     if mu is not None:
                         centres[arm].append(mu)
-                    print(f"{start} seed {seed} {arm}: " + ", ".join(f"{s}:{a:.3f}" for s, a in curve)
-                          + ("" if mu is None else f"; final mu {mu:.0f}")
-                          + f"; zero-variance groups {cost['zero_std']:.2f}, {cost['train_s']:.0f} s", flush=True)
-        report({"curves": curves, "final_mu": centres, "costs": costs, "spearman_score_length": correlation}, start,
-               args, out)
+                    print(
+                        f"{start} seed {seed} {arm}: "
+                        + ", ".join(f"{s}:{a:.3f}" for s, a in curve)
+                        + ("" if mu is None else f"; final mu {mu:.0f}")
+                        + f"; zero-variance groups {cost['zero_std']:.2f}, {cost['train_s']:.0f} s",
+                        flush=True,
+                    )
+        report(
+            {"curves": curves, "final_mu": centres, "costs": costs, "spearman_score_length": correlation},
+            start,
+            args,
+            out,
+        )
 
 
 def report(result: dict, start: str, args, out: Path) -> None:
     """gainrl_efficiency_<start>.md, .json and .png (``--report_only`` rebuilds them from the JSON)."""
     settings, curves = STARTS[start], result["curves"]
     begin, target = start_and_target(curves, settings["gain"])
-    centres = "; ".join(f"{arm} {', '.join(f'{mu:.0f}' for mu in values)}" for arm, values in result["final_mu"].items())
-    intro = (f"Start **{start}**: {settings['warm_steps']} SFT steps on sums and differences up to "
-             f"{settings['operand_max']} and products up to {settings['product_max']} x {settings['product_max']}; "
-             f"accuracy at step 0: {begin:.3f}. GRPO: {args.steps} steps x 32 rollouts (4 prompts x 8) from 512 "
-             f"prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 samples (temperature 1) per prompt on 256 "
-             f"held-out prompts. Target for 'steps to target': {target:.3f} (start + {settings['gain']:g}). Final mu "
-             f"(rank of the Gaussian's centre, of 512) per seed: {centres}. Spearman correlation of the angle score "
-             f"with prompt length: {result['spearman_score_length']:+.3f}.")
+    centres = "; ".join(
+        f"{arm} {', '.join(f'{mu:.0f}' for mu in values)}" for arm, values in result["final_mu"].items()
+    )
+    intro = (
+        f"Start **{start}**: {settings['warm_steps']} SFT steps on sums and differences up to "
+        f"{settings['operand_max']} and products up to {settings['product_max']} x {settings['product_max']}; "
+        f"accuracy at step 0: {begin:.3f}. GRPO: {args.steps} steps x 32 rollouts (4 prompts x 8) from 512 "
+        f"prompts; seeds {args.seeds}; evaluation: exact accuracy of 4 samples (temperature 1) per prompt on 256 "
+        f"held-out prompts. Target for 'steps to target': {target:.3f} (start + {settings['gain']:g}). Final mu "
+        f"(rank of the Gaussian's centre, of 512) per seed: {centres}. Spearman correlation of the angle score "
+        f"with prompt length: {result['spearman_score_length']:+.3f}."
+    )
     costs = result.get("costs", {})
-    extra = ["", "| arm | zero-variance groups (mean over steps) | training time, evaluation excluded |",
-             "| --- | --- | --- |"] + [
+    extra = [
+        "",
+        "| arm | zero-variance groups (mean over steps) | training time, evaluation excluded |",
+        "| --- | --- | --- |",
+    ] + [
         f"| {arm} | {statistics.mean(c['zero_std'] for c in values):.2f} | "
-        f"{statistics.mean(c['train_s'] for c in values):.0f} s |" for arm, values in costs.items() if values]
-    write_report(out, f"gainrl_efficiency_{start}", f"GAIN-RL schedules vs uniform sampling vs length ordering, "
-                 f"{start} start (miniature)", intro, curves, {**result, "target": target}, value_name="acc",
-                 xlabel="GRPO step", ylabel="held-out sampled accuracy", target=target, extra=extra if costs else ())
+        f"{statistics.mean(c['train_s'] for c in values):.0f} s |"
+        for arm, values in costs.items()
+        if values
+    ]
+    write_report(
+        out,
+        f"gainrl_efficiency_{start}",
+        f"GAIN-RL schedules vs uniform sampling vs length ordering, {start} start (miniature)",
+        intro,
+        curves,
+        {**result, "target": target},
+        value_name="acc",
+        xlabel="GRPO step",
+        ylabel="held-out sampled accuracy",
+        target=target,
+        extra=extra if costs else (),
+    )
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ import random
 from pathlib import Path
 
 import torch
+from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 from infopo.data.lookup import lookup_corpus, lookup_questions
 from infopo.igpo.probe import answer_tokens, packed_answer_logps
 from infopo.igpo.rewards import probe_values
 from infopo.scoring import encode_prompt
-from real_model import MODEL_LABEL, load_smollm2, save_figure
 
 PREFIXES = {"recipe": " <answer> ", "authors": "\nNow there's enough information to answer\n</think>\n<answer>\n"}
 
@@ -59,8 +59,15 @@ def cases(count: int, seed: int) -> list[dict]:
         relation, country = question.removeprefix("what is the ").removesuffix("?").split(" of ")
         fact = f"{country} {relation} {row['answer']}"
         others = [doc for doc in rng.sample(documents, 12) if country not in doc and row["answer"] not in doc]
-        rows.append({"prompt": row["prompt"], "answer": row["answer"], "turn": f" <search> {country} {relation}</search>",
-                     "relevant": observation([fact] + others[:2]), "irrelevant": observation(others[2:5])})
+        rows.append(
+            {
+                "prompt": row["prompt"],
+                "answer": row["answer"],
+                "turn": f" <search> {country} {relation}</search>",
+                "relevant": observation([fact] + others[:2]),
+                "irrelevant": observation(others[2:5]),
+            }
+        )
     return rows
 
 
@@ -69,8 +76,11 @@ def gains(model, tokenizer, rows: list[dict], prefix: str, kind: str) -> list[fl
     trajectories, boundaries, answers, firsts = [], [], [], []
     for row in rows:
         prompt = encode_prompt(tokenizer, row["prompt"])
-        context = prompt + tokenizer(row["turn"], add_special_tokens=False)["input_ids"] \
+        context = (
+            prompt
+            + tokenizer(row["turn"], add_special_tokens=False)["input_ids"]
             + tokenizer(row[kind], add_special_tokens=False)["input_ids"]
+        )
         ids, first = answer_tokens(tokenizer, prefix, row["answer"])
         trajectories.append(context)
         boundaries.append([len(prompt), len(context)])  # v_0 after the prompt, v_1 after the observation
@@ -109,18 +119,36 @@ def main() -> None:
     rows = cases(args.questions, args.seed)
     results = {}
     for name, prefix in PREFIXES.items():
-        relevant, irrelevant = gains(model, tokenizer, rows, prefix, "relevant"), gains(model, tokenizer, rows, prefix, "irrelevant")
-        results[name] = {"prefix": prefix, "mean_gain_relevant": sum(relevant) / len(relevant),
-                         "mean_gain_irrelevant": sum(irrelevant) / len(irrelevant),
-                         "positive_gain_relevant": sum(g > 0 for g in relevant) / len(relevant),
-                         "positive_gain_irrelevant": sum(g > 0 for g in irrelevant) / len(irrelevant),
-                         "auc": auc(relevant, irrelevant), "gains_relevant": relevant, "gains_irrelevant": irrelevant}
-        print(f"{name:8s} mean gain relevant {results[name]['mean_gain_relevant']:+.4f}, irrelevant "
-              f"{results[name]['mean_gain_irrelevant']:+.4f}, AUC {results[name]['auc']:.3f}")
+        relevant, irrelevant = (
+            gains(model, tokenizer, rows, prefix, "relevant"),
+            gains(model, tokenizer, rows, prefix, "irrelevant"),
+        )
+        results[name] = {
+            "prefix": prefix,
+            "mean_gain_relevant": sum(relevant) / len(relevant),
+            "mean_gain_irrelevant": sum(irrelevant) / len(irrelevant),
+            "positive_gain_relevant": sum(g > 0 for g in relevant) / len(relevant),
+            "positive_gain_irrelevant": sum(g > 0 for g in irrelevant) / len(irrelevant),
+            "auc": auc(relevant, irrelevant),
+            "gains_relevant": relevant,
+            "gains_irrelevant": irrelevant,
+        }
+        print(
+            f"{name:8s} mean gain relevant {results[name]['mean_gain_relevant']:+.4f}, irrelevant "
+            f"{results[name]['mean_gain_irrelevant']:+.4f}, AUC {results[name]['auc']:.3f}"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "igpo_probe_premise.json").write_text(json.dumps({"model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)",
-                                                             "questions": args.questions, "results": results}, indent=1))
+    (out / "igpo_probe_premise.json").write_text(
+        json.dumps(
+            {
+                "model": "smollm2:135m-instruct (Q4_1 GGUF, dequantized)",
+                "questions": args.questions,
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     plot(results, out / "igpo_probe_premise.png")
 
 

@@ -38,16 +38,18 @@ import tempfile
 from pathlib import Path
 
 import torch
+from curves import arm_table, start_and_target, steps_to, write_report
 from transformers import TrainerCallback
 
-from curves import arm_table, start_and_target, steps_to, write_report
 from infopo.cli import main as infopo_main
 from infopo.data.lookup import lookup_corpus, lookup_questions
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.trainer import IGPOTrainer
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 COUNTRIES = 400
 EVAL_QUESTIONS = 400
@@ -65,8 +67,21 @@ def warm_start(folder: str, steps: int, rows: int) -> str:
     """The demo's warm start (``recipes/sft_igpo-warmstart_tiny.yaml``) for ``steps`` steps drawn from ``rows``
     demonstrations; reuses ``folder`` if it already holds a model."""
     if not os.path.isfile(os.path.join(folder, "model.safetensors")):
-        code = infopo_main(["sft", "--config", str(RECIPES / "sft_igpo-warmstart_tiny.yaml"), "--output_dir", folder,
-                            "--max_steps", str(steps), "--synthetic_rows", str(rows), "--disable_tqdm", "true"])
+        code = infopo_main(
+            [
+                "sft",
+                "--config",
+                str(RECIPES / "sft_igpo-warmstart_tiny.yaml"),
+                "--output_dir",
+                folder,
+                "--max_steps",
+                str(steps),
+                "--synthetic_rows",
+                str(rows),
+                "--disable_tqdm",
+                "true",
+            ]
+        )
         if code:
             raise SystemExit(code)
     return folder
@@ -91,24 +106,41 @@ class GreedyCurve(TrainerCallback):
 
 def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, environment_factory) -> dict:
     torch.manual_seed(seed)
-    config = IGPOConfig(output_dir=os.path.join(work, f"{arm}-{seed}"), seed=seed, per_device_train_batch_size=32,
-                        num_generations=4, max_turns=4, max_turn_tokens=24, max_completion_length=256,
-                        answer_forcing_prefix=" <answer> ", outcome_metric="f1", format_penalty=-2.0,
-                        temperature=args.temperature, learning_rate=args.learning_rate, max_steps=args.steps,
-                        logging_steps=1, **CPU)
-    train = lookup_questions(args.steps * 8, seed=100 + seed, two_hop_share=1.0, split="held_out",
-                             num_countries=COUNTRIES)
+    config = IGPOConfig(
+        output_dir=os.path.join(work, f"{arm}-{seed}"),
+        seed=seed,
+        per_device_train_batch_size=32,
+        num_generations=4,
+        max_turns=4,
+        max_turn_tokens=24,
+        max_completion_length=256,
+        answer_forcing_prefix=" <answer> ",
+        outcome_metric="f1",
+        format_penalty=-2.0,
+        temperature=args.temperature,
+        learning_rate=args.learning_rate,
+        max_steps=args.steps,
+        logging_steps=1,
+        **CPU,
+    )
+    train = lookup_questions(
+        args.steps * 8, seed=100 + seed, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES
+    )
     curve = GreedyCurve(args.eval_every, evaluation)
     trainer_class = IGPOTrainer if arm == "IGPO" else OutcomeOnlyTrainer
-    trainer = trainer_class(model=model, args=config, train_dataset=train, callbacks=[curve],
-                            environment_factory=environment_factory)
+    trainer = trainer_class(
+        model=model, args=config, train_dataset=train, callbacks=[curve], environment_factory=environment_factory
+    )
     curve.trainer = trainer
     curve.record(0)
     trainer.train()
     steps = [entry for entry in trainer.state.log_history if "frac_reward_zero_std" in entry]
-    return {"success": curve.success, "f1": curve.f1,
-            "frac_reward_zero_std": statistics.mean(entry["frac_reward_zero_std"] for entry in steps),
-            "steps_with_gradient": sum(entry["grad_norm"] > 0 for entry in steps)}
+    return {
+        "success": curve.success,
+        "f1": curve.f1,
+        "frac_reward_zero_std": statistics.mean(entry["frac_reward_zero_std"] for entry in steps),
+        "steps_with_gradient": sum(entry["grad_norm"] > 0 for entry in steps),
+    }
 
 
 def main() -> None:
@@ -132,7 +164,9 @@ def main() -> None:
     if args.report_only:
         report(json.loads((out / f"{args.name}.json").read_text())["runs"], args, out)
         return
-    evaluation = lookup_questions(EVAL_QUESTIONS, seed=999, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES)
+    evaluation = lookup_questions(
+        EVAL_QUESTIONS, seed=999, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES
+    )
     environment_factory = SearchEnvironment.factory(lookup_corpus(COUNTRIES), top_k=3)
     runs: dict[str, list] = {"IGPO": [], "GRPO": []}
     with tempfile.TemporaryDirectory() as work:
@@ -141,9 +175,12 @@ def main() -> None:
             for arm in ("IGPO", "GRPO"):
                 run = run_arm(arm, model, seed, args, work, evaluation, environment_factory)
                 runs[arm].append(run)
-                print(f"seed {seed} {arm}: " + ", ".join(f"step {s} success {v:.3f}" for s, v in run["success"])
-                      + f"; final F1 {run['f1'][-1][1]:.3f}; frac_reward_zero_std {run['frac_reward_zero_std']:.3f}",
-                      flush=True)
+                print(
+                    f"seed {seed} {arm}: "
+                    + ", ".join(f"step {s} success {v:.3f}" for s, v in run["success"])
+                    + f"; final F1 {run['f1'][-1][1]:.3f}; frac_reward_zero_std {run['frac_reward_zero_std']:.3f}",
+                    flush=True,
+                )
     report(runs, args, out)
 
 
@@ -152,26 +189,46 @@ def report(runs: dict[str, list], args, out: Path) -> None:
     success = {arm: [run["success"] for run in arm_runs] for arm, arm_runs in runs.items()}
     f1 = {arm: [run["f1"] for run in arm_runs] for arm, arm_runs in runs.items()}
     start, target = start_and_target(success, args.gain)
-    intro = (f"Warm start: the demo's recipe for {args.warm_steps} SFT steps x 16 trajectories about the train countries "
-             f"(drawn from {args.warm_rows}); greedy held-out 2-hop success at step 0: {start:.3f}. RL: {args.steps} steps "
-             f"x 32 rollouts (groups of 4) on held-out 2-hop questions, temperature {args.temperature:g}, learning rate "
-             f"{args.learning_rate:g}; seeds {args.seeds}. Evaluation: greedy rollouts on "
-             f"{EVAL_QUESTIONS} held-out 2-hop questions RL never trains on. Target for 'steps to target': success "
-             f"{target:.3f} (step 0 + {args.gain:g}).")
-    extra = ["", "Held-out F1 (same evaluations):", "", *arm_table(f1, "F1"), "",
-             "| arm | groups with zero outcome variance (TRL's frac_reward_zero_std, mean over steps; per seed) "
-             f"| steps with a non-zero gradient, of {args.steps} (per seed) | final F1 (per seed) "
-             "| steps to target (per seed) |", "| --- | --- | --- | --- | --- |"]
+    intro = (
+        f"Warm start: the demo's recipe for {args.warm_steps} SFT steps x 16 trajectories about the train countries "
+        f"(drawn from {args.warm_rows}); greedy held-out 2-hop success at step 0: {start:.3f}. RL: {args.steps} steps "
+        f"x 32 rollouts (groups of 4) on held-out 2-hop questions, temperature {args.temperature:g}, learning rate "
+        f"{args.learning_rate:g}; seeds {args.seeds}. Evaluation: greedy rollouts on "
+        f"{EVAL_QUESTIONS} held-out 2-hop questions RL never trains on. Target for 'steps to target': success "
+        f"{target:.3f} (step 0 + {args.gain:g})."
+    )
+    extra = [
+        "",
+        "Held-out F1 (same evaluations):",
+        "",
+        *arm_table(f1, "F1"),
+        "",
+        "| arm | groups with zero outcome variance (TRL's frac_reward_zero_std, mean over steps; per seed) "
+        f"| steps with a non-zero gradient, of {args.steps} (per seed) | final F1 (per seed) "
+        "| steps to target (per seed) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for arm, arm_runs in runs.items():
         zero = ", ".join(f"{run['frac_reward_zero_std']:.2f}" for run in arm_runs)
         moved = ", ".join(str(run.get("steps_with_gradient", "not recorded")) for run in arm_runs)
         final = ", ".join(f"{run['f1'][-1][1]:.3f}" for run in arm_runs)
-        reached = ", ".join(str(step) if (step := steps_to(run["success"], target)) is not None else "never"
-                            for run in arm_runs)
+        reached = ", ".join(
+            str(step) if (step := steps_to(run["success"], target)) is not None else "never" for run in arm_runs
+        )
         extra.append(f"| {arm} | {zero} | {moved} | {final} | {reached} |")
-    write_report(out, args.name, "IGPO vs outcome-only GRPO with sparse outcome rewards (miniature)", intro,
-                 success, {"args": vars(args), "runs": runs}, value_name="success", xlabel="RL step",
-                 ylabel="greedy held-out 2-hop success", target=target, extra=extra)
+    write_report(
+        out,
+        args.name,
+        "IGPO vs outcome-only GRPO with sparse outcome rewards (miniature)",
+        intro,
+        success,
+        {"args": vars(args), "runs": runs},
+        value_name="success",
+        xlabel="RL step",
+        ylabel="greedy held-out 2-hop success",
+        target=target,
+        extra=extra,
+    )
 
 
 if __name__ == "__main__":

@@ -38,17 +38,33 @@ from infopo.trainers import InfopoSFTTrainer
 SIZES = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2)
 BUDGET = 0.25
 ARMS = ("kappa-lowest", "kappa-highest", "random", "lora-all", "full")
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no",
-           disable_tqdm=True, max_length=48, per_device_eval_batch_size=64)
+CPU = dict(
+    use_cpu=True,
+    bf16=False,
+    gradient_checkpointing=False,
+    report_to="none",
+    save_strategy="no",
+    disable_tqdm=True,
+    max_length=48,
+    per_device_eval_batch_size=64,
+)
 
 
 def pretrain(folder: Path, seed: int, steps: int) -> Path:
     """A small model trained on task A (arithmetic) and saved to ``folder``."""
     build_tokenizer().save_pretrained(folder)
     build_tiny_model("qwen2", seed=seed, **SIZES).save_pretrained(folder)
-    args = InfopoSFTConfig(output_dir=str(folder / "run"), seed=seed, learning_rate=3e-3, max_steps=steps,
-                           per_device_train_batch_size=32, lr_scheduler_type="cosine", warmup_steps=0.05,
-                           logging_steps=steps, **CPU)
+    args = InfopoSFTConfig(
+        output_dir=str(folder / "run"),
+        seed=seed,
+        learning_rate=3e-3,
+        max_steps=steps,
+        per_device_train_batch_size=32,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        logging_steps=steps,
+        **CPU,
+    )
     trainer = InfopoSFTTrainer(model=str(folder), args=args, train_dataset=arithmetic_sft(4096, seed=1000 + seed))
     trainer.train()
     trainer.save_model(str(folder))
@@ -74,15 +90,31 @@ def arm_settings(arm: str, base: Path, seed: int, work: Path) -> tuple[dict, obj
     return {}, None
 
 
-def fine_tune(arm: str, base: Path, seed: int, steps: int, eval_every: int, work: Path, lr: float, lora_lr: float) -> dict:
+def fine_tune(
+    arm: str, base: Path, seed: int, steps: int, eval_every: int, work: Path, lr: float, lora_lr: float
+) -> dict:
     """Train one arm on task B; returns its (step, A loss, B loss) trajectory and trainable parameter count."""
     fields, peft_config = arm_settings(arm, base, seed, work)
-    args = InfopoSFTConfig(output_dir=str(work / arm), seed=seed, learning_rate=lora_lr if arm == "lora-all" else lr,
-                           max_steps=steps, per_device_train_batch_size=32, eval_strategy="steps",
-                           eval_steps=eval_every, logging_steps=eval_every, **CPU, **fields)
+    args = InfopoSFTConfig(
+        output_dir=str(work / arm),
+        seed=seed,
+        learning_rate=lora_lr if arm == "lora-all" else lr,
+        max_steps=steps,
+        per_device_train_batch_size=32,
+        eval_strategy="steps",
+        eval_steps=eval_every,
+        logging_steps=eval_every,
+        **CPU,
+        **fields,
+    )
     evals = {"A": arithmetic_sft(256, seed=2000 + seed), "B": reversal_sft(256, seed=3000 + seed)}
-    trainer = InfopoSFTTrainer(model=str(base), args=args, train_dataset=reversal_sft(4096, seed=4000 + seed),
-                               eval_dataset=evals, peft_config=peft_config)
+    trainer = InfopoSFTTrainer(
+        model=str(base),
+        args=args,
+        train_dataset=reversal_sft(4096, seed=4000 + seed),
+        eval_dataset=evals,
+        peft_config=peft_config,
+    )
     start = trainer.evaluate()
     trainer.train()
     history = [(0, start["eval_A_loss"], start["eval_B_loss"])]
@@ -109,8 +141,10 @@ def a_loss_at(history: list[tuple], target_b: float) -> float:
 def report(results: dict, base_a: dict, out: Path) -> str:
     """The markdown table and the PNG: A loss at matched B loss per arm, mean and std over seeds."""
     seeds = sorted(base_a)
-    rows = ["| arm | trainable params | task-A loss at matched task-B loss | increase over base model |",
-            "| --- | --- | --- | --- |"]
+    rows = [
+        "| arm | trainable params | task-A loss at matched task-B loss | increase over base model |",
+        "| --- | --- | --- | --- |",
+    ]
     summary = {}
     for arm in ARMS:
         at_target, increase = [], []
@@ -121,8 +155,9 @@ def report(results: dict, base_a: dict, out: Path) -> str:
             increase.append(value - base_a[seed])
         summary[arm] = (statistics.mean(at_target), statistics.pstdev(at_target), statistics.mean(increase))
         trainable = results[seeds[0]][arm]["trainable"]
-        rows.append(f"| {arm} | {trainable:,} | {summary[arm][0]:.3f} ± {summary[arm][1]:.3f} | "
-                    f"{summary[arm][2]:+.3f} |")
+        rows.append(
+            f"| {arm} | {trainable:,} | {summary[arm][0]:.3f} ± {summary[arm][1]:.3f} | {summary[arm][2]:+.3f} |"
+        )
     base = statistics.mean(base_a.values())
     table = "\n".join(rows) + f"\n\nBase model (pre-trained on A) task-A loss: {base:.3f}; seeds: {seeds}.\n"
 
@@ -172,11 +207,17 @@ def main() -> None:
             work = Path(scratch, f"seed{seed}")
             base = pretrain(work / "base", seed, args.pretrain_steps)
             results[seed] = {
-                arm: fine_tune(arm, base, seed, args.steps, args.eval_every, work, args.lr, args.lora_lr) for arm in ARMS
+                arm: fine_tune(arm, base, seed, args.steps, args.eval_every, work, args.lr, args.lora_lr)
+                for arm in ARMS
             }
             base_a[seed] = results[seed]["full"]["history"][0][1]
-            print(f"seed {seed}: " + ", ".join(f"{a} B {r['history'][-1][2]:.3f} A {r['history'][-1][1]:.3f}"
-                                               for a, r in results[seed].items()), flush=True)
+            print(
+                f"seed {seed}: "
+                + ", ".join(
+                    f"{a} B {r['history'][-1][2]:.3f} A {r['history'][-1][1]:.3f}" for a, r in results[seed].items()
+                ),
+                flush=True,
+            )
     table = report(results, base_a, out)
     (out / "kappa_forgetting.md").write_text(table)
     (out / "kappa_forgetting.json").write_text(json.dumps({"results": results, "base_task_a_loss": base_a}, indent=1))

@@ -3,27 +3,45 @@
 import math
 
 import pytest
+from conftest import RECIPES
 from peft import LoraConfig
 
-from conftest import RECIPES
 from infopo.cli import main
 from infopo.data import arithmetic_preference
 from infopo.did.config import DIDDPOConfig
-from infopo.scoring import completion_mask
 from infopo.did.trainer import DIDDPOTrainer
 from infopo.errors import InfopoConfigError
+from infopo.scoring import completion_mask
 from infopo.trainers import DegenerateDataWarning
 
 pytestmark = pytest.mark.slow
 
-DID_KEYS = ("did/logratio_chosen", "did/logratio_rejected", "did/margin_policy", "did/margin_ref",
-            "did/ordered_frac", "did/displacement_frac", "did/pair_entropy")
+DID_KEYS = (
+    "did/logratio_chosen",
+    "did/logratio_rejected",
+    "did/margin_policy",
+    "did/margin_ref",
+    "did/ordered_frac",
+    "did/displacement_frac",
+    "did/pair_entropy",
+)
 
 
 def _config(tmp_path, **fields):
-    base = dict(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, gradient_checkpointing=False,
-                report_to="none", logging_steps=1, max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3,
-                save_strategy="no", disable_tqdm=True, beta=0.1)
+    base = dict(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        logging_steps=1,
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        save_strategy="no",
+        disable_tqdm=True,
+        beta=0.1,
+    )
     return DIDDPOConfig(**{**base, **fields})
 
 
@@ -36,8 +54,12 @@ def _train_logs(trainer):
 def test_metrics_match_trl_rewards_in_every_reference_setup(tmp_path, tiny_qwen2, setup):
     fields = {"precomputed": {"precompute_ref_log_probs": True}, "kappatune": {"kappa_top_p": 0.2}}.get(setup, {})
     peft_config = LoraConfig(r=4, lora_alpha=8, task_type="CAUSAL_LM") if setup == "lora" else None
-    trainer = DIDDPOTrainer(model=tiny_qwen2, args=_config(tmp_path, **fields),
-                            train_dataset=arithmetic_preference(24, seed=1), peft_config=peft_config)
+    trainer = DIDDPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, **fields),
+        train_dataset=arithmetic_preference(24, seed=1),
+        peft_config=peft_config,
+    )
     logs = _train_logs(trainer)
     assert len(logs) == 3
     if setup == "kappatune":
@@ -58,8 +80,9 @@ def test_metrics_match_trl_rewards_in_every_reference_setup(tmp_path, tiny_qwen2
 
 
 def test_entropy_estimate_is_logged_with_its_k(tmp_path, tiny_qwen2):
-    args = _config(tmp_path, did_entropy_steps=2, did_entropy_k=4, did_entropy_prompts=2, did_entropy_max_new_tokens=6,
-                   max_steps=4)
+    args = _config(
+        tmp_path, did_entropy_steps=2, did_entropy_k=4, did_entropy_prompts=2, did_entropy_max_new_tokens=6, max_steps=4
+    )
     trainer = DIDDPOTrainer(model=tiny_qwen2, args=args, train_dataset=arithmetic_preference(24, seed=1))
     logs = _train_logs(trainer)
     with_entropy = [entry for entry in logs if "did/entropy" in entry]
@@ -69,8 +92,11 @@ def test_entropy_estimate_is_logged_with_its_k(tmp_path, tiny_qwen2):
 
 def test_entropy_needs_a_reference_and_config_errors(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="did_entropy_steps needs a reference model"):
-        DIDDPOTrainer(model=tiny_qwen2, args=_config(tmp_path, did_entropy_steps=2, precompute_ref_log_probs=True),
-                      train_dataset=arithmetic_preference(8))
+        DIDDPOTrainer(
+            model=tiny_qwen2,
+            args=_config(tmp_path, did_entropy_steps=2, precompute_ref_log_probs=True),
+            train_dataset=arithmetic_preference(8),
+        )
     with pytest.raises(ValueError, match="did_entropy_k must be at least 2"):
         _config(tmp_path, did_entropy_steps=2, did_entropy_k=1)
     with pytest.raises(ValueError, match="beta must be positive"):
@@ -91,9 +117,27 @@ def test_did_dpo_command_logs_metrics_and_warns_on_identical_pairs(tmp_path, cap
     path = tmp_path / "pairs.jsonl"
     type(pairs).from_list(rows).to_json(str(path))
     out = tmp_path / "did"
-    args = ["did-dpo", "--config", str(RECIPES / "did-dpo_tiny.yaml"), "--dataset_name", str(path),
-            "--eval_strategy", "no", "--num_train_epochs", "1", "--output_dir", str(out), "--did_entropy_steps", "2",
-            "--did_entropy_k", "4", "--did_entropy_max_new_tokens", "4", "--logging_steps", "1"]
+    args = [
+        "did-dpo",
+        "--config",
+        str(RECIPES / "did-dpo_tiny.yaml"),
+        "--dataset_name",
+        str(path),
+        "--eval_strategy",
+        "no",
+        "--num_train_epochs",
+        "1",
+        "--output_dir",
+        str(out),
+        "--did_entropy_steps",
+        "2",
+        "--did_entropy_k",
+        "4",
+        "--did_entropy_max_new_tokens",
+        "4",
+        "--logging_steps",
+        "1",
+    ]
     with pytest.warns(DegenerateDataWarning, match=r"train_dataset \(16 rows\): 1 have chosen identical to rejected"):
         assert main(args) == 0
     card = (out / "README.md").read_text()
@@ -109,10 +153,34 @@ def test_did_metrics_are_gathered_over_two_processes(tmp_path, tiny_qwen2):
     from conftest import REPO, run_infopo
 
     out = tmp_path / "did-2proc"
-    args = ["did-dpo", "--config", RECIPES / "did-dpo_tiny.yaml", "--synthetic_rows", "32", "--num_train_epochs", "1",
-            "--eval_strategy", "no", "--logging_steps", "1", "--did_entropy_steps", "2", "--did_entropy_k", "4",
-            "--did_entropy_max_new_tokens", "4", "--save_strategy", "steps", "--save_steps", "2", "--output_dir", out]
-    result = run_infopo(args, cwd=REPO, launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"])
+    args = [
+        "did-dpo",
+        "--config",
+        RECIPES / "did-dpo_tiny.yaml",
+        "--synthetic_rows",
+        "32",
+        "--num_train_epochs",
+        "1",
+        "--eval_strategy",
+        "no",
+        "--logging_steps",
+        "1",
+        "--did_entropy_steps",
+        "2",
+        "--did_entropy_k",
+        "4",
+        "--did_entropy_max_new_tokens",
+        "4",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+        "--output_dir",
+        out,
+    ]
+    result = run_infopo(
+        args, cwd=REPO, launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rank 0/2 finished" in result.stdout and "rank 1/2 finished" in result.stdout
     history = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -14,10 +13,14 @@ HELPER = str(REPO / "tests" / "helpers" / "gainrl_ranks.py")
 
 def test_two_ranks_share_the_schedule_of_one_process(tmp_path, tiny_qwen2):
     single, double = tmp_path / "one", tmp_path / "two"
-    for folder, launcher in ((single, [sys.executable]),
-                             (double, [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"])):
+    for folder, launcher in (
+        (single, [sys.executable]),
+        (double, [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]),
+    ):
         folder.mkdir()
-        result = subprocess.run([*launcher, HELPER, tiny_qwen2, str(folder)], capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [*launcher, HELPER, tiny_qwen2, str(folder)], capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     one = json.loads((single / "rank0.json").read_text())
     ranks = [json.loads((double / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import RECIPES
 from huggingface_hub import ModelCard
 
-from conftest import RECIPES
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer
 from infopo.cli import main
 from infopo.data.synthetic import arithmetic_prompts
@@ -17,15 +17,27 @@ CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="no
 
 
 def config(out, **overrides):
-    fields = dict(output_dir=str(out), per_device_train_batch_size=8, num_generations=4, max_completion_length=6,
-                  num_train_epochs=3, logging_steps=1, save_strategy="no", seed=0, learning_rate=5e-4,
-                  gainrl_samples_per_epoch=8, **CPU)
+    fields = dict(
+        output_dir=str(out),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=6,
+        num_train_epochs=3,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        learning_rate=5e-4,
+        gainrl_samples_per_epoch=8,
+        **CPU,
+    )
     fields.update(overrides)
     return InfopoGRPOConfig(**fields)
 
 
 def train(model, out, data, resume=None, **overrides):
-    trainer = InfopoGRPOTrainer(model=model, reward_funcs=[answer_match], args=config(out, **overrides), train_dataset=data)
+    trainer = InfopoGRPOTrainer(
+        model=model, reward_funcs=[answer_match], args=config(out, **overrides), train_dataset=data
+    )
     seen = []
     original = trainer._generate_and_score_completions
 
@@ -62,8 +74,9 @@ def test_sampler_draws_m_prompts_per_epoch_in_rank_order_and_logs(tmp_path, tiny
     assert len(angles) == 12 and all(-1 <= a <= 1 for a in angles)
     # delta = n tanh(2 (1 - 0.5)) + n tanh(2 angle) with n = N / 15, clipped to [0, 2n]
     n = 32 / 15
-    assert updates[0]["gainrl/delta"] == pytest.approx(min(2 * n, max(0.0, n * 0.7616 + n * __import__("math").tanh(
-        2 * (sum(angles[:4]) / 4)))), rel=1e-3)
+    assert updates[0]["gainrl/delta"] == pytest.approx(
+        min(2 * n, max(0.0, n * 0.7616 + n * __import__("math").tanh(2 * (sum(angles[:4]) / 4)))), rel=1e-3
+    )
     assert trainer.gainrl_state.mu == pytest.approx(sum(h["gainrl/delta"] for h in updates))
     assert trainer.gainrl_state.epoch == 3
 
@@ -73,16 +86,27 @@ def test_a_running_target_advances_a_policy_that_the_fixed_target_holds(tmp_path
     is negative and clipped to 0; against the policy's own running accuracy mu moves on, by the angle term, and the
     state carries the target into checkpoints."""
     fixed, _ = train(tiny_qwen2, tmp_path / "fixed", data, gainrl_order="length", gainrl_success_threshold=2.0)
-    running, _ = train(tiny_qwen2, tmp_path / "running", data, gainrl_order="length", gainrl_success_threshold=2.0,
-                       gainrl_target="running", save_strategy="steps", save_steps=4)
+    running, _ = train(
+        tiny_qwen2,
+        tmp_path / "running",
+        data,
+        gainrl_order="length",
+        gainrl_success_threshold=2.0,
+        gainrl_target="running",
+        save_strategy="steps",
+        save_steps=4,
+    )
     assert fixed.gainrl_state.mu == 0.0
     updates = [h for h in running.state.log_history if "gainrl/delta" in h]
     assert [h["gainrl/acc"] for h in updates] == [0.0] * 3 and [h["gainrl/target"] for h in updates] == [0.0] * 3
     n = 32 / 15
     for update, epoch in zip(updates, range(3)):
-        angles = [h["gainrl/angle"] for h in running.state.log_history if "gainrl/angle" in h][4 * epoch : 4 * epoch + 4]
-        assert update["gainrl/delta"] == pytest.approx(min(2 * n, max(0.0, n * __import__("math").tanh(
-            2 * sum(angles) / 4))), rel=1e-3)
+        angles = [h["gainrl/angle"] for h in running.state.log_history if "gainrl/angle" in h][
+            4 * epoch : 4 * epoch + 4
+        ]
+        assert update["gainrl/delta"] == pytest.approx(
+            min(2 * n, max(0.0, n * __import__("math").tanh(2 * sum(angles) / 4))), rel=1e-3
+        )
     assert running.gainrl_state.mu > 0 and running.gainrl_state.target == 0.0
     assert json.loads((tmp_path / "running" / "checkpoint-4" / STATE_FILE).read_text())["target"] == 0.0
     with pytest.raises(ValueError, match="gainrl_target must be one of fixed, running"):
@@ -104,13 +128,26 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_qwen2, data):
         train(tiny_qwen2, resumed_dir, data, resume=True, save_strategy="no", gainrl_samples_per_epoch=16)
     full_mu = [h["gainrl/mu"] for h in full.state.log_history if "gainrl/mu" in h]
     resumed_mu = [h["gainrl/mu"] for h in resumed.state.log_history if "gainrl/mu" in h]
-    assert resumed_mu == full_mu[-len(resumed_mu):]
+    assert resumed_mu == full_mu[-len(resumed_mu) :]
 
 
 def test_card_describes_the_schedule(tmp_path, tiny_qwen2):
     out = tmp_path / "cli"
-    code = main(["grpo", "--config", str(RECIPES / "grpo_gainrl_tiny.yaml"), "--output_dir", str(out),
-                 "--synthetic_rows", "16", "--gainrl_samples_per_epoch", "8", "--num_train_epochs", "2"])
+    code = main(
+        [
+            "grpo",
+            "--config",
+            str(RECIPES / "grpo_gainrl_tiny.yaml"),
+            "--output_dir",
+            str(out),
+            "--synthetic_rows",
+            "16",
+            "--gainrl_samples_per_epoch",
+            "8",
+            "--num_train_epochs",
+            "2",
+        ]
+    )
     assert code == 0
     card = ModelCard.load(out / "README.md")
     assert "GAIN-RL data schedule" in card.text and "2 epochs" in card.text and "| gainrl/mu |" in card.text
@@ -135,8 +172,23 @@ def test_config_checks_and_score_file_mismatch(tmp_path, tiny_qwen2, data):
     with pytest.raises(ValueError, match="gainrl_order"):
         config(tmp_path, gainrl_order="shortest")
     scores = tmp_path / "scores.json"
-    assert main(["gainrl", "score", "--model", tiny_qwen2, "--dataset", "synthetic:arithmetic_prompts",
-                 "--synthetic_rows", "24", "--out", str(scores)]) == 0
+    assert (
+        main(
+            [
+                "gainrl",
+                "score",
+                "--model",
+                tiny_qwen2,
+                "--dataset",
+                "synthetic:arithmetic_prompts",
+                "--synthetic_rows",
+                "24",
+                "--out",
+                str(scores),
+            ]
+        )
+        == 0
+    )
     with pytest.raises(InfopoConfigError, match="scored on other prompts"):
         train(tiny_qwen2, tmp_path / "mismatch", data, gainrl_scores=str(scores))
     with pytest.raises(InfopoConfigError, match="gainrl_scores file not found"):
@@ -144,8 +196,9 @@ def test_config_checks_and_score_file_mismatch(tmp_path, tiny_qwen2, data):
 
 
 def test_only_training_forwards_feed_the_online_angle(tmp_path, tiny_qwen2, data):
-    trainer = InfopoGRPOTrainer(model=tiny_qwen2, reward_funcs=[answer_match], args=config(tmp_path / "angle"),
-                                train_dataset=data)
+    trainer = InfopoGRPOTrainer(
+        model=tiny_qwen2, reward_funcs=[answer_match], args=config(tmp_path / "angle"), train_dataset=data
+    )
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
     batch = trainer._generate_and_score_completions([data[i // 4] for i in range(8)])
     trainer.model.eval()

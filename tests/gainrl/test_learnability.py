@@ -26,8 +26,9 @@ def beta_integral(a: float, b: float, function, points: int = 200_001) -> float:
 @pytest.mark.parametrize("a, b", [(1.0, 1.0), (2.0, 3.0), (5.0, 5.0), (1.0, 9.0), (1.4, 8.6)])
 def test_closed_forms_equal_the_integrals(a, b):
     tensor = lambda value: torch.tensor([value], dtype=torch.float64)  # noqa: E731
-    assert expected_variance(tensor(a), tensor(b)).item() == pytest.approx(beta_integral(a, b, lambda p: p * (1 - p)),
-                                                                           rel=1e-6)
+    assert expected_variance(tensor(a), tensor(b)).item() == pytest.approx(
+        beta_integral(a, b, lambda p: p * (1 - p)), rel=1e-6
+    )
     for group in (2, 4, 8):
         want = beta_integral(a, b, lambda p, g=group: p**g + (1 - p) ** g)
         assert zero_variance_probability(tensor(a), tensor(b), group).item() == pytest.approx(want, rel=1e-5)
@@ -46,8 +47,9 @@ def test_the_draw_prefers_balanced_prompts_explores_the_untried_and_skips_the_se
     a = [5.0] * 4 + [1.0] * 4 + [1.0] * 4
     b = [5.0] * 4 + [9.0] * 4 + [1.0] * 4
     trials = [8] * 8 + [0] * 4
-    draw = draw_learnable(a, b, trials, samples=6, group_size=8, generator=torch.Generator().manual_seed(0),
-                          explore=1 / 3, skip_floor=1.0)  # skip_floor 1: nothing is skipped
+    draw = draw_learnable(
+        a, b, trials, samples=6, group_size=8, generator=torch.Generator().manual_seed(0), explore=1 / 3, skip_floor=1.0
+    )  # skip_floor 1: nothing is skipped
     assert len(draw["indices"]) == 6 == len(set(draw["indices"])) and draw["skipped"] == 0
     assert set(draw["indices"][:2]) <= set(range(8, 12))  # exploration: the untried first
     assert set(draw["indices"][2:]) == {0, 1, 2, 3}  # then the highest predicted variance
@@ -74,15 +76,44 @@ def test_settled_prompts_are_skipped_as_often_as_predicted_but_the_epoch_is_alwa
 
 def test_the_sampler_keeps_grpos_grouping_and_draws_from_the_posterior_at_the_epochs_start():
     n = 12
-    state = GainRLState(mu=0.0, samples_per_epoch=4, successes=[0.0] * n, trials=[0] * n,
-                        pending_successes=[0.0] * n, pending_trials=[0] * n)
-    sampler = LearnabilitySampler(prior_counts(None, n, 2.0), 2, 0.0, 0.1, ranked=list(range(n)), samples_per_epoch=4,
-                                  sigma=1.0, state=state, seed=3, mini_repeat_count=2, batch_size=2, repeat_count=1)
+    state = GainRLState(
+        mu=0.0,
+        samples_per_epoch=4,
+        successes=[0.0] * n,
+        trials=[0] * n,
+        pending_successes=[0.0] * n,
+        pending_trials=[0] * n,
+    )
+    sampler = LearnabilitySampler(
+        prior_counts(None, n, 2.0),
+        2,
+        0.0,
+        0.1,
+        ranked=list(range(n)),
+        samples_per_epoch=4,
+        sigma=1.0,
+        state=state,
+        seed=3,
+        mini_repeat_count=2,
+        batch_size=2,
+        repeat_count=1,
+    )
     yielded = list(sampler)
     assert len(yielded) == len(sampler) == 8 and yielded[0::2] == yielded[1::2]  # each prompt twice in a row
-    twin = LearnabilitySampler(prior_counts(None, n, 2.0), 2, 0.0, 0.1, ranked=list(range(n)), samples_per_epoch=4,
-                               sigma=1.0, state=GainRLState(**{**state.__dict__}), seed=3, mini_repeat_count=2,
-                               batch_size=2, repeat_count=1)
+    twin = LearnabilitySampler(
+        prior_counts(None, n, 2.0),
+        2,
+        0.0,
+        0.1,
+        ranked=list(range(n)),
+        samples_per_epoch=4,
+        sigma=1.0,
+        state=GainRLState(**{**state.__dict__}),
+        seed=3,
+        mini_repeat_count=2,
+        batch_size=2,
+        repeat_count=1,
+    )
     assert list(twin) == yielded  # another rank draws the same
     state.pending_successes[yielded[0]] = 2.0  # observed, not yet folded in: the epoch's draw does not move
     assert list(sampler) == yielded
@@ -95,7 +126,10 @@ def test_answer_logprobs_equal_a_direct_forward_and_do_not_depend_on_the_batch(t
 
     from infopo.scoring import answer_logprobs, encode_prompt
 
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_qwen2).eval(), AutoTokenizer.from_pretrained(tiny_qwen2)
+    model, tokenizer = (
+        AutoModelForCausalLM.from_pretrained(tiny_qwen2).eval(),
+        AutoTokenizer.from_pretrained(tiny_qwen2),
+    )
     prompts = ["what is 2 plus 3?", "what is 10 minus 4?", [{"role": "user", "content": "what is 7 times 8?"}]]
     answers = ["5", "6", "56"]
     batched = answer_logprobs(model, tokenizer, prompts, answers, prefix=" the answer is ", batch_size=3)
@@ -108,5 +142,5 @@ def test_answer_logprobs_equal_a_direct_forward_and_do_not_depend_on_the_batch(t
     with torch.no_grad():
         logits = model(torch.tensor([context + answer_ids])).logits[0].log_softmax(-1)
     want = sum(logits[len(context) - 1 + i, token].item() for i, token in enumerate(answer_ids))
-    assert ids[-len(answer_ids):] == answer_ids and batched[2][1] == pytest.approx(want, abs=1e-4)
+    assert ids[-len(answer_ids) :] == answer_ids and batched[2][1] == pytest.approx(want, abs=1e-4)
     assert math.exp(batched[2][1]) < 1.0

@@ -7,13 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+from test_gainrl_training import config, train
+
 from infopo.cli import main
 from infopo.errors import InfopoConfigError
 from infopo.gainrl.sampler import STATE_FILE
 from infopo.gainrl.scoring import ranks_by_score
-from test_gainrl_training import config, train
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,14 @@ def data():
 
 
 def test_learnability_counts_every_rollout_and_draws_from_the_posterior(tmp_path, tiny_qwen2, data):
-    trainer, seen = train(tiny_qwen2, tmp_path / "run", data, gainrl_order="learnability", learnability_explore=0.25,
-                          gainrl_success_threshold=0.05)  # answer_match gives 0.1 for any number: some succeed
+    trainer, seen = train(
+        tiny_qwen2,
+        tmp_path / "run",
+        data,
+        gainrl_order="learnability",
+        learnability_explore=0.25,
+        gainrl_success_threshold=0.05,
+    )  # answer_match gives 0.1 for any number: some succeed
     assert len(seen) == 12  # 3 epochs x 8 prompts x 4 rollouts / 8 per step
     state = trainer.gainrl_state
     assert sum(state.trials) == 3 * 8 * 4 and sum(state.pending_trials) == 0  # every rollout, folded in at epoch ends
@@ -59,24 +65,51 @@ def test_learnability_resumes_to_the_uninterrupted_run(tmp_path, tiny_qwen2, dat
 
 
 def test_answer_logprob_ranks_by_the_signal_and_its_file_is_checked(tmp_path, tiny_qwen2, data):
-    trainer, _ = train(tiny_qwen2, tmp_path / "live", data, gainrl_order="answer_logprob", num_train_epochs=1,
-                       gainrl_answer_prefix=" the answer is ")
+    trainer, _ = train(
+        tiny_qwen2,
+        tmp_path / "live",
+        data,
+        gainrl_order="answer_logprob",
+        num_train_epochs=1,
+        gainrl_answer_prefix=" the answer is ",
+    )
     data.to_json(tmp_path / "rows.jsonl")
     scores = tmp_path / "answer.json"
-    assert main(["gainrl", "score", "--model", tiny_qwen2, "--dataset", str(tmp_path / "rows.jsonl"), "--signal",
-                 "answer_logprob", "--answer_prefix", " the answer is ", "--out", str(scores)]) == 0
+    assert (
+        main(
+            [
+                "gainrl",
+                "score",
+                "--model",
+                tiny_qwen2,
+                "--dataset",
+                str(tmp_path / "rows.jsonl"),
+                "--signal",
+                "answer_logprob",
+                "--answer_prefix",
+                " the answer is ",
+                "--out",
+                str(scores),
+            ]
+        )
+        == 0
+    )
     saved = json.loads(scores.read_text())
     assert saved["signal"] == "answer_logprob" and len(saved["totals"]) == 32
     assert trainer.gainrl_ranked == ranks_by_score(saved["scores"])  # the start-up scores are the file's
-    assert all(total <= mean * 0.999 or total == mean for mean, total in zip(saved["scores"], saved["totals"],
-                                                                              strict=True))  # sum of <= 0 terms
-    prior, _ = train(tiny_qwen2, tmp_path / "prior", data, gainrl_order="learnability", gainrl_scores=str(scores),
-                     max_steps=1)
+    assert all(
+        total <= mean * 0.999 or total == mean for mean, total in zip(saved["scores"], saved["totals"], strict=True)
+    )  # sum of <= 0 terms
+    prior, _ = train(
+        tiny_qwen2, tmp_path / "prior", data, gainrl_order="learnability", gainrl_scores=str(scores), max_steps=1
+    )
     strength = prior.args.learnability_prior_strength
     assert prior._gainrl_prior[0][3] == pytest.approx(strength * min(max(math.exp(saved["totals"][3]), 0.01), 0.99))
     angle = tmp_path / "angle.json"
-    assert main(["gainrl", "score", "--model", tiny_qwen2, "--dataset", str(tmp_path / "rows.jsonl"), "--out",
-                 str(angle)]) == 0
+    assert (
+        main(["gainrl", "score", "--model", tiny_qwen2, "--dataset", str(tmp_path / "rows.jsonl"), "--out", str(angle)])
+        == 0
+    )
     with pytest.raises(InfopoConfigError, match="holds angle scores; this run needs answer_logprob scores"):
         train(tiny_qwen2, tmp_path / "wrong", data, gainrl_order="answer_logprob", gainrl_scores=str(angle))
     with pytest.raises(InfopoConfigError, match="needs the answer column 'solution'"):
@@ -88,8 +121,22 @@ def test_answer_logprob_ranks_by_the_signal_and_its_file_is_checked(tmp_path, ti
 @pytest.mark.slow
 def test_two_ranks_keep_one_posterior(tmp_path, tiny_qwen2):
     helper = str(REPO / "tests" / "helpers" / "gainrl_ranks.py")
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", helper,
-                             tiny_qwen2, str(tmp_path), "learnability"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            helper,
+            tiny_qwen2,
+            str(tmp_path),
+            "learnability",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["state"] == ranks[1]["state"]  # the same successes, trials and draws on both ranks

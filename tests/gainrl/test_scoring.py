@@ -2,9 +2,9 @@ import json
 
 import pytest
 import torch
+from conftest import run_infopo
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import run_infopo
 from infopo.errors import InfopoConfigError
 from infopo.gainrl.scoring import (
     hooked_module,
@@ -32,7 +32,12 @@ def test_question_tokens_come_from_the_chat_template(tiny):
     template = tokenizer.decode([t for t, q in zip(ids, is_question) if not q])
     assert question.strip() == "what is 3 plus 4?"
     assert "answer with a number" in template and "<|im_start|>assistant" in template
-    assert ids == tokenizer.apply_chat_template(MESSAGES[0], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    assert (
+        ids
+        == tokenizer.apply_chat_template(MESSAGES[0], add_generation_prompt=True, tokenize=True, return_dict=True)[
+            "input_ids"
+        ]
+    )
     plain_ids, plain_mask = prompt_token_masks(tokenizer, PROMPTS[0])
     assert all(plain_mask) and plain_ids == tokenizer(PROMPTS[0], add_special_tokens=False)["input_ids"]
 
@@ -43,11 +48,17 @@ def test_question_and_template_split_with_the_real_tokenizer(smollm2_tokenizer, 
     """SmolLM2's template adds a default system prompt; the question's tokens are found by character offsets in the
     rendered prompt, the same ids TRL feeds, whatever spaces and newlines surround the question."""
     tokenizer = smollm2_tokenizer
-    for prompt in ([{"role": "user", "content": question}], [{"role": "system", "content": "be brief"},
-                                                              {"role": "user", "content": question}]):
+    for prompt in (
+        [{"role": "user", "content": question}],
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": question}],
+    ):
         ids, is_question = prompt_token_masks(tokenizer, prompt)
-        assert ids == tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
-                                                    return_dict=True)["input_ids"]
+        assert (
+            ids
+            == tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
+        )
         asked = tokenizer.decode([t for t, q in zip(ids, is_question) if q])
         assert question.strip() in asked and len(asked) <= len(question) + 2  # at most a merged edge character
         template = tokenizer.decode([t for t, q in zip(ids, is_question) if not q])
@@ -59,8 +70,10 @@ def test_question_and_template_split_with_the_real_tokenizer(smollm2_tokenizer, 
 def test_scores_equal_a_full_forward_and_no_later_layer_runs(tiny):
     model, tokenizer = tiny
     ran = []
-    handles = [model.model.norm.register_forward_hook(lambda *a: ran.append("norm")),
-               model.lm_head.register_forward_hook(lambda *a: ran.append("lm_head"))]
+    handles = [
+        model.model.norm.register_forward_hook(lambda *a: ran.append("norm")),
+        model.lm_head.register_forward_hook(lambda *a: ran.append("lm_head")),
+    ]
     result = score_prompts(model, tokenizer, PROMPTS + MESSAGES, batch_size=2)
     for handle in handles:
         handle.remove()
@@ -97,17 +110,44 @@ def test_ranking_spearman_and_fingerprint():
 
 def test_score_command_writes_the_file(tmp_path, tiny_qwen2):
     out = tmp_path / "scores.json"
-    result = run_infopo(["gainrl", "score", "--model", tiny_qwen2, "--dataset", "synthetic:arithmetic_prompts",
-                         "--synthetic_rows", "24", "--out", out], cwd=tmp_path)
+    result = run_infopo(
+        [
+            "gainrl",
+            "score",
+            "--model",
+            tiny_qwen2,
+            "--dataset",
+            "synthetic:arithmetic_prompts",
+            "--synthetic_rows",
+            "24",
+            "--out",
+            out,
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "Spearman(score, length)" in result.stdout
     saved = json.loads(out.read_text())
     assert len(saved["scores"]) == len(saved["lengths"]) == 24
     assert sorted(saved["ranking"]) == list(range(24))
     assert saved["scores"][saved["ranking"][0]] == max(saved["scores"])
-    bad = run_infopo(["gainrl", "score", "--model", tiny_qwen2, "--dataset", "synthetic:lookup_corpus",
-                      "--out", out], cwd=tmp_path)
+    bad = run_infopo(
+        ["gainrl", "score", "--model", tiny_qwen2, "--dataset", "synthetic:lookup_corpus", "--out", out], cwd=tmp_path
+    )
     assert bad.returncode == 2 and "'prompt'" in bad.stderr
-    bad = run_infopo(["gainrl", "score", "--model", tiny_qwen2, "--dataset", "synthetic:arithmetic_prompts",
-                      "--out", out, "--layer", "9"], cwd=tmp_path)
+    bad = run_infopo(
+        [
+            "gainrl",
+            "score",
+            "--model",
+            tiny_qwen2,
+            "--dataset",
+            "synthetic:arithmetic_prompts",
+            "--out",
+            out,
+            "--layer",
+            "9",
+        ],
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "layer 9 is out of range" in bad.stderr

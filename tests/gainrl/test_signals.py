@@ -73,7 +73,9 @@ def test_prompt_score_without_template_is_the_intra_term_and_overlap_is_refused(
     hidden = torch.randn(1, 4, 3)
     question = torch.ones(1, 4, dtype=torch.bool)
     none = torch.zeros(1, 4, dtype=torch.bool)
-    assert prompt_angle_score(hidden, question, none, 8.0).item() == pytest.approx(brute_force_pairs(hidden[0]), abs=1e-5)
+    assert prompt_angle_score(hidden, question, none, 8.0).item() == pytest.approx(
+        brute_force_pairs(hidden[0]), abs=1e-5
+    )
     with pytest.raises(ValueError, match="both question and template"):
         prompt_angle_score(hidden, question, question)
     with pytest.raises(ValueError, match=r"\(B, L, D\)"):

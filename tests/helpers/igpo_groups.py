@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import torch
+from scripted_vllm import install
 
 from infopo import IGPOConfig, IGPOTrainer
 from infopo.data.lookup import lookup_context_questions
-from infopo.igpo.environment import ContextSearchEnvironment
-from scripted_vllm import install
 from infopo.distributed import distributed_run, exit_process
+from infopo.igpo.environment import ContextSearchEnvironment
 
 
 def script(text: str) -> str:
@@ -33,20 +33,37 @@ def main(model_dir: str, out_dir: str) -> None:
     row = dict(lookup_context_questions(1, seed=7, two_hop_share=0.0)[0])
     rows = [row, {**row, "answer": "wrongo"}, row, {**row, "answer": "wrongo"}]
     world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
-    config = IGPOConfig(output_dir=out_dir, use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
-                        per_device_train_batch_size=4 // world, num_generations=4, max_turns=3, max_turn_tokens=16,
-                        max_completion_length=96, seed=0)
-    trainer = IGPOTrainer(model=model_dir, args=config, train_dataset=lookup_context_questions(8),
-                          environment_factory=lambda: ContextSearchEnvironment(top_k=2))
+    config = IGPOConfig(
+        output_dir=out_dir,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        per_device_train_batch_size=4 // world,
+        num_generations=4,
+        max_turns=3,
+        max_turn_tokens=16,
+        max_completion_length=96,
+        seed=0,
+    )
+    trainer = IGPOTrainer(
+        model=model_dir,
+        args=config,
+        train_dataset=lookup_context_questions(8),
+        environment_factory=lambda: ContextSearchEnvironment(top_k=2),
+    )
     install(trainer, script)
     trainer.model.train()
     rank = trainer.accelerator.process_index
     local = rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]
     output = trainer._generate_and_score_completions(local)
-    advantages = [[output["advantages"][i, start].item() for start, _ in spans]
-                  for i, spans in enumerate(trainer._rollouts["spans"])]
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps({"advantages": advantages,
-                                                             "outcomes": trainer._outcomes.tolist()}))
+    advantages = [
+        [output["advantages"][i, start].item() for start, _ in spans]
+        for i, spans in enumerate(trainer._rollouts["spans"])
+    ]
+    Path(out_dir, f"rank{rank}.json").write_text(
+        json.dumps({"advantages": advantages, "outcomes": trainer._outcomes.tolist()})
+    )
     torch.distributed.barrier() if torch.distributed.is_initialized() else None
 
 

@@ -19,16 +19,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 from transformers.integrations import HfDeepSpeedConfig
 from trl.distributed import DistributedBackend
+from zero_step import deepspeed_config
 
 from infopo.data.lookup import lookup_corpus, lookup_questions
-from infopo.distributed import zero3_collectives_active
+from infopo.distributed import distributed_run, exit_process, zero3_collectives_active
 from infopo.igpo.config import IGPOConfig
 from infopo.igpo.environment import SearchEnvironment
 from infopo.igpo.probe import answer_tokens
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.igpo.turns import probe_boundaries
-from zero_step import deepspeed_config
-from infopo.distributed import distributed_run, exit_process
 
 
 def zero3_rollout_trainer(engine, tokenizer, args: IGPOConfig, environment_factory) -> IGPOTrainer:
@@ -38,19 +37,30 @@ def zero3_rollout_trainer(engine, tokenizer, args: IGPOConfig, environment_facto
     trainer.args, trainer.model, trainer.model_wrapped = args, engine.module, engine
     trainer.state = types.SimpleNamespace(global_step=0)
     trainer.accelerator = types.SimpleNamespace(
-        num_processes=world, process_index=rank, is_main_process=rank == 0, device=torch.device("cpu"),
+        num_processes=world,
+        process_index=rank,
+        is_main_process=rank == 0,
+        device=torch.device("cpu"),
         unwrap_model=lambda model: getattr(model, "module", model),
         state=types.SimpleNamespace(deepspeed_plugin=types.SimpleNamespace(zero_stage=3)),
     )
     trainer._dist = DistributedBackend(trainer.accelerator)
     trainer.processing_class = trainer._tokenizer = tokenizer
-    trainer.use_vllm = trainer.use_transformers_continuous_batching = trainer._is_vlm = trainer.is_deepspeed_enabled = False
+    trainer.use_vllm = trainer.use_transformers_continuous_batching = trainer._is_vlm = trainer.is_deepspeed_enabled = (
+        False
+    )
     trainer.pad_to_multiple_of, trainer.tools, trainer.environment_factories = None, None, None
     trainer.chat_template, trainer.chat_template_kwargs = None, {}
     trainer.eos_token_ids = [tokenizer.eos_token_id]
-    trainer.generation_kwargs = dict(max_new_tokens=args.max_completion_length, do_sample=True, temperature=1.0,
-                                     top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id,
-                                     eos_token_id=trainer.eos_token_ids)
+    trainer.generation_kwargs = dict(
+        max_new_tokens=args.max_completion_length,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=trainer.eos_token_ids,
+    )
     trainer.generation_config = GenerationConfig(**trainer.generation_kwargs, disable_compile=True)
     trainer._tag_factory = environment_factory
     trainer._tag_pool, trainer._inputs, trainer._rollouts, trainer._greedy = [environment_factory()], [], {}, False
@@ -73,19 +83,31 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), config=config)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    args = IGPOConfig(output_dir=out_dir, use_cpu=True, bf16=False, report_to="none", max_turns=3, max_turn_tokens=6,
-                      max_completion_length=64, per_device_train_batch_size=2, num_generations=2)
+    args = IGPOConfig(
+        output_dir=out_dir,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        max_turns=3,
+        max_turn_tokens=6,
+        max_completion_length=64,
+        per_device_train_batch_size=2,
+        num_generations=2,
+    )
     trainer = zero3_rollout_trainer(engine, tokenizer, args, SearchEnvironment.factory(lookup_corpus(), top_k=2))
     questions = lookup_questions(3, seed=4)
     rows = [dict(row) for row in questions] if rank == 0 else []
     torch.manual_seed(rank)
     rollouts = roll_out(trainer, rows)
-    probes = trainer._probe(list(range(len(rows))))  # every rollout, one-turn ones too: rank 0 probes, rank 1 keeps step
+    probes = trainer._probe(
+        list(range(len(rows)))
+    )  # every rollout, one-turn ones too: rank 0 probes, rank 1 keeps step
     report = {
         "zero3": zero3_collectives_active(engine.module),
         "trajectories": [p + c for p, c in zip(rollouts["prompt_ids"], rollouts["completion_ids"], strict=True)],
-        "boundaries": [probe_boundaries(len(p), spans) for p, spans in zip(rollouts["prompt_ids"], rollouts["spans"],
-                                                                           strict=True)],
+        "boundaries": [
+            probe_boundaries(len(p), spans) for p, spans in zip(rollouts["prompt_ids"], rollouts["spans"], strict=True)
+        ],
         "answers": [answer_tokens(tokenizer, args.answer_forcing_prefix, row["answer"]) for row in rows],
         "probes": [probes[i].tolist() for i in range(len(rows))],
     }

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from infopo.kappa import scan_condition_numbers
 from infopo.distributed import distributed_run, exit_process
+from infopo.kappa import scan_condition_numbers
 
 
 def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
@@ -26,8 +26,13 @@ def main(mode: str, model_dir: str, accelerate_yaml: str, out_dir: str) -> None:
         deepspeed.init_distributed(dist_backend="gloo")
         config = deepspeed_config_from_accelerate(accelerate_yaml)
         world = torch.distributed.get_world_size()
-        config.update(train_micro_batch_size_per_gpu=1, gradient_accumulation_steps=1, train_batch_size=world,
-                      gradient_clipping=1.0, zero_allow_untested_optimizer=True)
+        config.update(
+            train_micro_batch_size_per_gpu=1,
+            gradient_accumulation_steps=1,
+            train_batch_size=world,
+            gradient_clipping=1.0,
+            zero_allow_untested_optimizer=True,
+        )
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
         engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
         model = engine.module

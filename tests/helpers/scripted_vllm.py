@@ -29,13 +29,21 @@ class ScriptedVLLM:
 
     def generate(self, prompts, images, num_generations, profiler=None):
         texts = [self.tokenizer.decode(ids, skip_special_tokens=False) for ids in prompts]
-        self.calls.append({"prompts": texts, "stop": self.generation_kwargs.get("stop"),
-                           "include_stop": self.generation_kwargs.get("include_stop_str_in_output"),
-                           "max_tokens": self.max_completion_length, "temperature": self.temperature,
-                           "n": num_generations})
+        self.calls.append(
+            {
+                "prompts": texts,
+                "stop": self.generation_kwargs.get("stop"),
+                "include_stop": self.generation_kwargs.get("include_stop_str_in_output"),
+                "max_tokens": self.max_completion_length,
+                "temperature": self.temperature,
+                "n": num_generations,
+            }
+        )
         # as in colocate mode: one completion per prompt (the batch already repeats each prompt per generation)
-        completions = [self.tokenizer(self.script(text), add_special_tokens=False)["input_ids"][: self.max_completion_length]
-                       for text in texts]
+        completions = [
+            self.tokenizer(self.script(text), add_special_tokens=False)["input_ids"][: self.max_completion_length]
+            for text in texts
+        ]
         logprobs = [[[-0.25] for _ in ids] for ids in completions]
         return [list(ids) for ids in prompts], completions, logprobs, None
 

@@ -11,14 +11,13 @@ from pathlib import Path
 import deepspeed
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from zero_step import deepspeed_config
 
 from infopo.did.info import did_entropy_snis
-from infopo.distributed import zero3_collectives_active
+from infopo.distributed import distributed_run, exit_process, zero3_collectives_active
 from infopo.gainrl.scoring import hooked_module
 from infopo.gainrl.signals import angle_concentration
 from infopo.scoring import completion_logps, sample_completions
-from zero_step import deepspeed_config
-from infopo.distributed import distributed_run, exit_process
 
 TEXT = "what is 3 plus 4? the answer is 7."
 
@@ -44,9 +43,15 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
     sequences, mask = sample_completions(module, prompt, 4, 12 if rank == 0 else 3, eos, pad)
     logps = completion_logps(module, sequences, len(prompt), mask)
     estimate, _ = did_entropy_snis(logps, logps - 0.1)
-    report = {"zero3": zero3_collectives_active(module), "angle": angle, "width": sequences.shape[1],
-              "sequences": sequences.tolist(), "mask": mask.tolist(), "logps": logps.tolist(),
-              "estimate": estimate.item()}
+    report = {
+        "zero3": zero3_collectives_active(module),
+        "angle": angle,
+        "width": sequences.shape[1],
+        "sequences": sequences.tolist(),
+        "mask": mask.tolist(),
+        "logps": logps.tolist(),
+        "estimate": estimate.item(),
+    }
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -39,7 +39,9 @@ def main(accelerate_yaml: str, model_dir: str, out_dir: str) -> None:
     before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
-    batch = tokenizer(["what is 2 plus 3? the answer is 5.", "what is 4 times 2? the answer is 8."], return_tensors="pt")
+    batch = tokenizer(
+        ["what is 2 plus 3? the answer is 5.", "what is 4 times 2? the answer is 8."], return_tensors="pt"
+    )
     loss = engine(**batch, labels=batch["input_ids"]).loss
     engine.backward(loss)
     engine.step()

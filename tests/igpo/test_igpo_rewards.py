@@ -23,7 +23,9 @@ from infopo.igpo.rewards import (
 def _worked_rewards():
     gains_a = info_gain_rewards(torch.tensor([0.10, 0.30, 0.25], dtype=torch.float64))
     gains_b = info_gain_rewards(torch.tensor([0.10, 0.12], dtype=torch.float64))
-    return TurnRewards.from_lists([torch.cat([gains_a, torch.tensor([1.0])]), torch.cat([gains_b, torch.tensor([0.0])])])
+    return TurnRewards.from_lists(
+        [torch.cat([gains_a, torch.tensor([1.0])]), torch.cat([gains_b, torch.tensor([0.0])])]
+    )
 
 
 def test_worked_example_joint_gamma_one():
@@ -137,8 +139,13 @@ NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 GAINS = st.lists(st.lists(st.floats(-1, 1), max_size=4), min_size=2, max_size=6)
 
 
-@given(gains=GAINS, bad=NON_FINITE, where=st.integers(0, 100), mode=st.sampled_from(["joint", "separate"]),
-       gamma=st.sampled_from([1.0, 0.9]))
+@given(
+    gains=GAINS,
+    bad=NON_FINITE,
+    where=st.integers(0, 100),
+    mode=st.sampled_from(["joint", "separate"]),
+    gamma=st.sampled_from([1.0, 0.9]),
+)
 def test_any_non_finite_probe_gain_leaves_every_other_rollout_as_without_it(gains, bad, where, mode, gamma):
     outcomes = [float(i % 2) for i in range(len(gains))]
     rollout = where % len(gains)

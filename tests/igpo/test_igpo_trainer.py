@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 from datasets import Dataset
-
 from helpers.scripted_vllm import install
+
 from infopo import IGPOConfig, IGPOTrainer, InfopoSFTConfig, InfopoSFTTrainer
 from infopo.data.lookup import lookup_context_questions, lookup_demonstrations, lookup_questions
 from infopo.errors import InfopoConfigError
@@ -15,15 +15,25 @@ from infopo.igpo.environment import ContextSearchEnvironment, ContextSearchTools
 
 pytestmark = pytest.mark.slow
 
-CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True)
+CPU = dict(
+    use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
+)
 
 
 @pytest.fixture(scope="module")
 def warm_model(tmp_path_factory, tiny_qwen2):
     """The tiny model after 100 SFT steps on search demonstrations: it writes <search> and <answer> tags."""
     folder = tmp_path_factory.mktemp("warm")
-    args = InfopoSFTConfig(output_dir=str(folder / "run"), max_steps=100, per_device_train_batch_size=16,
-                           learning_rate=5e-3, logging_steps=100, max_length=96, seed=0, **CPU)
+    args = InfopoSFTConfig(
+        output_dir=str(folder / "run"),
+        max_steps=100,
+        per_device_train_batch_size=16,
+        learning_rate=5e-3,
+        logging_steps=100,
+        max_length=96,
+        seed=0,
+        **CPU,
+    )
     trainer = InfopoSFTTrainer(model=tiny_qwen2, args=args, train_dataset=lookup_demonstrations(960))
     trainer.train()
     trainer.save_model(str(folder))
@@ -31,9 +41,19 @@ def warm_model(tmp_path_factory, tiny_qwen2):
 
 
 def _config(tmp_path, **fields):
-    base = dict(output_dir=str(tmp_path / "igpo"), per_device_train_batch_size=8, num_generations=4, max_turns=3,
-                max_turn_tokens=24, max_completion_length=160, learning_rate=1e-3, logging_steps=1, max_steps=2,
-                seed=0, **CPU)
+    base = dict(
+        output_dir=str(tmp_path / "igpo"),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_turns=3,
+        max_turn_tokens=24,
+        max_completion_length=160,
+        learning_rate=1e-3,
+        logging_steps=1,
+        max_steps=2,
+        seed=0,
+        **CPU,
+    )
     return IGPOConfig(**{**base, **fields})
 
 
@@ -50,7 +70,9 @@ def _check_turn_structure(trainer, output, group_size):
             assert torch.all(advantages[row, start:end] == advantages[row, start])
         length = len(rollouts["completion_ids"][row])
         observation = ~assistant[:length]
-        assert torch.all(tool_mask[row, :length][observation] == 0) and torch.all(advantages[row, :length][observation] == 0)
+        assert torch.all(tool_mask[row, :length][observation] == 0) and torch.all(
+            advantages[row, :length][observation] == 0
+        )
         assert torch.all(tool_mask[row, :length][assistant[:length]] == 1)
     for group in range(0, len(rollouts["spans"]), group_size):
         total = 0.0
@@ -78,8 +100,14 @@ def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
     logged = [entry for entry in trainer.state.log_history if "igpo/turns" in entry]
     assert len(logged) == 2
     for entry in logged:
-        assert {"igpo/outcome", "igpo/success", "igpo/format_error_frac", "igpo/tool_error_frac", "reward",
-                "rewards/outcome/mean"} <= set(entry)
+        assert {
+            "igpo/outcome",
+            "igpo/success",
+            "igpo/format_error_frac",
+            "igpo/tool_error_frac",
+            "reward",
+            "rewards/outcome/mean",
+        } <= set(entry)
         assert 1 <= entry["igpo/turns"] <= 3
     assert any("igpo/info_gain" in entry and "igpo/probe_last" in entry for entry in logged)
 
@@ -103,8 +131,11 @@ def test_a_retrieval_server_serves_the_tag_loop_and_its_failures_are_tool_errors
     batch = [questions[0]] * 4 + [questions[1]] * 4
     with running_server(retriever) as url:
         torch.manual_seed(0)
-        trainer = IGPOTrainer(model=warm_model, args=_config(tmp_path, retriever_url=url, search_time_limit_s=2.0),
-                              train_dataset=lookup_questions(16, seed=3))
+        trainer = IGPOTrainer(
+            model=warm_model,
+            args=_config(tmp_path, retriever_url=url, search_time_limit_s=2.0),
+            train_dataset=lookup_questions(16, seed=3),
+        )
         assert requests == [1]  # the start-up check
         trainer._generate_and_score_completions(batch)
         assert sum(trainer._rollouts["tool_errors"]) == 0 and len(requests) >= 2
@@ -140,8 +171,12 @@ def test_tag_loop_through_vllm_with_stateful_episodes(tmp_path, tiny_qwen2):
     """Each turn goes to TRL's vLLM generation with the closing tags as stop strings and max_turn_tokens; each
     rollout has its own ContextSearchEnvironment, reset with its row, so it searches its own question's documents."""
     data = lookup_context_questions(8, seed=1, two_hop_share=0.0)
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_turn_tokens=20), train_dataset=data,
-                          environment_factory=lambda: ContextSearchEnvironment(top_k=2))
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, max_turn_tokens=20),
+        train_dataset=data,
+        environment_factory=lambda: ContextSearchEnvironment(top_k=2),
+    )
     stand_in = install(trainer, _context_script)
     inputs = [data[0]] * 4 + [data[1]] * 4
     output = trainer._generate_and_score_completions(inputs)
@@ -166,15 +201,22 @@ def _tool_script(text: str) -> str:
     """TRL's tool loop: call the search tool first, then answer from the tool response."""
     relation, entity = re.findall(r"what is the (\w+) of (\w+)\?", text)[-1]
     if "<tool_response>" not in text:
-        return '<tool_call>\n{"name": "search", "arguments": {"query": "%s %s"}}\n</tool_call><|im_end|>' % (entity, relation)
+        return '<tool_call>\n{"name": "search", "arguments": {"query": "%s %s"}}\n</tool_call><|im_end|>' % (
+            entity,
+            relation,
+        )
     found = re.findall(rf"{entity} {relation} (\w+)", text.split("<tool_response>")[-1])
     return f"<answer> {found[0] if found else 'none'}</answer><|im_end|>"
 
 
 def test_trl_tool_loop_turns_come_from_the_tool_mask(tmp_path, tiny_qwen2):
     data = lookup_context_questions(8, seed=2, conversational=True, two_hop_share=0.0)
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, max_completion_length=200, max_turn_tokens=64),
-                          train_dataset=data, environment_factory=lambda: ContextSearchTools(top_k=1))
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, max_completion_length=200, max_turn_tokens=64),
+        train_dataset=data,
+        environment_factory=lambda: ContextSearchTools(top_k=1),
+    )
     stand_in = install(trainer, _tool_script)
     trainer.model.train()  # as in a training step: train-mode metrics
     inputs = [data[0]] * 4 + [data[1]] * 4
@@ -192,8 +234,13 @@ def test_user_rewards_are_the_outcome(tmp_path, tiny_qwen2):
     def constant(completions, **kwargs):
         return [-100.0] * len(completions)
 
-    trainer = IGPOTrainer(model=tiny_qwen2, reward_funcs=[constant], args=_config(tmp_path), train_dataset=data,
-                          environment_factory=lambda: ContextSearchEnvironment(top_k=2))
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        reward_funcs=[constant],
+        args=_config(tmp_path),
+        train_dataset=data,
+        environment_factory=lambda: ContextSearchEnvironment(top_k=2),
+    )
     install(trainer, _context_script)
     trainer.model.train()
     trainer._generate_and_score_completions([data[0]] * 4 + [data[1]] * 4)
@@ -207,15 +254,24 @@ def test_a_user_rollout_func_is_honoured_and_needs_an_env_mask(tmp_path, tiny_qw
     def rollout(prompts, trainer):
         calls.append(len(prompts))
         tokenizer = trainer.processing_class
-        turn, observation, answer = (tokenizer(text, add_special_tokens=False)["input_ids"]
-                                     for text in (" <search> x</search>", " <information> y</information>", " <answer> z</answer>"))
-        return {"prompt_ids": [tokenizer(p)["input_ids"] for p in prompts], "logprobs": None,
-                "completion_ids": [turn + observation + answer] * len(prompts),
-                "env_mask": [[1] * len(turn) + [0] * len(observation) + [1] * len(answer)] * len(prompts)}
+        turn, observation, answer = (
+            tokenizer(text, add_special_tokens=False)["input_ids"]
+            for text in (" <search> x</search>", " <information> y</information>", " <answer> z</answer>")
+        )
+        return {
+            "prompt_ids": [tokenizer(p)["input_ids"] for p in prompts],
+            "logprobs": None,
+            "completion_ids": [turn + observation + answer] * len(prompts),
+            "env_mask": [[1] * len(turn) + [0] * len(observation) + [1] * len(answer)] * len(prompts),
+        }
 
     data = Dataset.from_dict({"prompt": ["who?"] * 4, "answer": ["z", "z", "q", "q"]})
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, per_device_train_batch_size=4), train_dataset=data,
-                          rollout_func=rollout)
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, per_device_train_batch_size=4),
+        train_dataset=data,
+        rollout_func=rollout,
+    )
     trainer._generate_and_score_completions([dict(row) for row in data])
     assert calls == [4] and all(len(spans) == 2 for spans in trainer._rollouts["spans"])
     assert trainer._outcomes.tolist() == [1.0, 1.0, 0.0, 0.0]
@@ -225,8 +281,12 @@ def test_a_user_rollout_func_is_honoured_and_needs_an_env_mask(tmp_path, tiny_qw
         del output["env_mask"]
         return output
 
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, per_device_train_batch_size=4), train_dataset=data,
-                          rollout_func=no_mask)
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, per_device_train_batch_size=4),
+        train_dataset=data,
+        rollout_func=no_mask,
+    )
     with pytest.raises(InfopoConfigError, match="must return 'env_mask'"):
         trainer._generate_and_score_completions([dict(row) for row in data])
 
@@ -235,19 +295,33 @@ def test_bad_input_is_refused_before_training(tmp_path, tiny_qwen2):
     with pytest.raises(InfopoConfigError, match="needs the answer column 'answer'"):
         IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path), train_dataset=Dataset.from_dict({"prompt": ["q"]}))
     with pytest.raises(InfopoConfigError, match="1 rows of train_dataset have an empty 'answer'"):
-        IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path),
-                    train_dataset=Dataset.from_dict({"prompt": ["q", "r"], "answer": ["a", " "]}))
+        IGPOTrainer(
+            model=tiny_qwen2,
+            args=_config(tmp_path),
+            train_dataset=Dataset.from_dict({"prompt": ["q", "r"], "answer": ["a", " "]}),
+        )
     with pytest.raises(InfopoConfigError, match="corpus not found: .*none.jsonl"):
-        IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, corpus=str(tmp_path / "none.jsonl")),
-                    train_dataset=lookup_questions(4))
+        IGPOTrainer(
+            model=tiny_qwen2,
+            args=_config(tmp_path, corpus=str(tmp_path / "none.jsonl")),
+            train_dataset=lookup_questions(4),
+        )
     with pytest.raises(InfopoConfigError, match="tools= runs TRL's tool loop"):
-        IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path), train_dataset=lookup_questions(4),
-                    environment_factory=lambda: ContextSearchEnvironment(), tools=[len])
+        IGPOTrainer(
+            model=tiny_qwen2,
+            args=_config(tmp_path),
+            train_dataset=lookup_questions(4),
+            environment_factory=lambda: ContextSearchEnvironment(),
+            tools=[len],
+        )
     with pytest.raises(ValueError, match="norm_mode must be one of joint, separate"):
         _config(tmp_path, norm_mode="both")
 
 
 def test_a_list_of_documents_is_a_corpus(tmp_path, tiny_qwen2):
-    trainer = IGPOTrainer(model=tiny_qwen2, args=_config(tmp_path, corpus=["kaba capital zolo", "zolo mayor pibe"]),
-                          train_dataset=lookup_questions(4))
+    trainer = IGPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, corpus=["kaba capital zolo", "zolo mayor pibe"]),
+        train_dataset=lookup_questions(4),
+    )
     assert trainer._episodes(1)[0].search("kaba")[0] == "kaba capital zolo"

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
+from conftest import RECIPES, REPO, run_infopo
 from transformers import AutoModelForCausalLM
 
-from conftest import RECIPES, REPO, run_infopo
 from infopo.igpo.probe import packed_answer_logps
 from infopo.igpo.rewards import probe_values
 
@@ -17,9 +17,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_rank_without_rollouts_keeps_step_and_probe_values_match(tmp_path, tiny_qwen2):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               str(REPO / "tests" / "helpers" / "igpo_zero3.py"), str(RECIPES / "accelerate" / "zero3.yaml"),
-               tiny_qwen2, str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "tests" / "helpers" / "igpo_zero3.py"),
+        str(RECIPES / "accelerate" / "zero3.yaml"),
+        tiny_qwen2,
+        str(tmp_path),
+    ]
     env = {**__import__("os").environ, "PYTHONPATH": str(REPO / "tests" / "helpers")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -38,8 +46,19 @@ def test_a_rank_without_rollouts_keeps_step_and_probe_values_match(tmp_path, tin
 def test_igpo_runs_under_two_processes(tmp_path):
     out = tmp_path / "igpo-2proc"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    args = ["igpo", "--config", RECIPES / "igpo_tiny.yaml", "--output_dir", out, "--max_steps", "2",
-            "--per_device_train_batch_size", "8", "--logging_steps", "1"]
+    args = [
+        "igpo",
+        "--config",
+        RECIPES / "igpo_tiny.yaml",
+        "--output_dir",
+        out,
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--logging_steps",
+        "1",
+    ]
     result = run_infopo(args, cwd=REPO, launcher=launcher)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rank 0/2 finished" in result.stdout and "rank 1/2 finished" in result.stdout
@@ -47,8 +66,15 @@ def test_igpo_runs_under_two_processes(tmp_path):
 
 
 def _torchrun(script: str, processes: int, *args) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-               str(REPO / "tests" / "helpers" / script), *map(str, args)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(processes),
+        str(REPO / "tests" / "helpers" / script),
+        *map(str, args),
+    ]
     env = {**__import__("os").environ, "PYTHONPATH": str(REPO / "tests" / "helpers")}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 

@@ -24,8 +24,9 @@ def _authors_first_probe(tokenizer, messages, answer):
     tokens) after it; scored: ``gt_idx``, the first token ending past PREFIX to the last starting before the answer's
     end. Returns the whole sequence and the scored positions in it."""
     prefix, suffix = "\nNow there's enough information to answer\n</think>\n<answer>\n", "\n</answer><|im_end|>"
-    context = tokenizer(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-                        + "<think>")["input_ids"]
+    context = tokenizer(
+        tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + "<think>"
+    )["input_ids"]
     encoded = tokenizer(f"{prefix}{answer}{suffix}", return_offsets_mapping=True)
     start = end = None
     for index, (char_start, char_end) in enumerate(encoded["offset_mapping"]):
@@ -38,11 +39,13 @@ def _authors_first_probe(tokenizer, messages, answer):
 
 def _infopo_first_probe(tokenizer, messages, answer):
     """infopo's: the prompt as TRL tokenizes it, then the answer copy of ``probe_context: auto`` (as ``_probe``)."""
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)["input_ids"]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
     context = resolve_probe_context("auto", AUTHORS_FORCING_PREFIX)
-    ids, first = probe_answer_tokens(tokenizer, AUTHORS_FORCING_PREFIX, answer, context,
-                                     opens_think(tokenizer.decode(prompt[-8:])))
+    ids, first = probe_answer_tokens(
+        tokenizer, AUTHORS_FORCING_PREFIX, answer, context, opens_think(tokenizer.decode(prompt[-8:]))
+    )
     return prompt + ids, list(range(len(prompt) + first, len(prompt) + len(ids)))
 
 

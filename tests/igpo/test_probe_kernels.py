@@ -118,35 +118,55 @@ def test_a_token_budget_gives_the_values_of_one_forward_and_pads_to_num_forwards
     chunks = probe_chunks(sizes, budget)
     assert 1 < len(chunks) < len(sizes)
     calls = []
-    model.get_decoder().register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape),
-                                                  with_kwargs=True)
+    model.get_decoder().register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
     split = packed_answer_logps(model, *data, token_budget=budget, num_forwards=len(chunks) + 2)
     assert len(calls) == len(chunks) + 2 and calls[0] == calls[1] == (1, 1)  # two dummy forwards for ZeRO-3
     assert [tuple(v.shape) for v in split] == [tuple(v.shape) for v in whole]  # back in the rollouts' order
     assert _max_difference(split, whole) < 1e-5
 
 
-CPU = {"use_cpu": True, "bf16": False, "gradient_checkpointing": False, "report_to": "none", "save_strategy": "no",
-       "disable_tqdm": True}
+CPU = {
+    "use_cpu": True,
+    "bf16": False,
+    "gradient_checkpointing": False,
+    "report_to": "none",
+    "save_strategy": "no",
+    "disable_tqdm": True,
+}
 
 
 def test_a_mask_ignoring_kernel_trains_and_the_probe_is_the_authors_with_sdpa_values(tmp_path, tiny_qwen2):
-    args = IGPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_steps=1,
-                      model_init_kwargs={"attn_implementation": CAUSAL_ONLY}, probe_token_budget=250,
-                      answer_forcing_prefix=AUTHORS_FORCING_PREFIX, info_gain_kind="log_prob", **CPU)
+    args = IGPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_steps=1,
+        model_init_kwargs={"attn_implementation": CAUSAL_ONLY},
+        probe_token_budget=250,
+        answer_forcing_prefix=AUTHORS_FORCING_PREFIX,
+        info_gain_kind="log_prob",
+        **CPU,
+    )
     trainer = IGPOTrainer(model=tiny_qwen2, args=args, train_dataset=lookup_questions(4))  # no flash refusal
     assert trainer.model.config._attn_implementation == CAUSAL_ONLY
     tokenizer = trainer.processing_class
     generator = torch.Generator().manual_seed(0)
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
-                                             tokenize=True, return_dict=True)["input_ids"] for q in ("kaba?", "zolo?")]
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        for q in ("kaba?", "zolo?")
+    ]
     completions = [torch.randint(5, 400, (n,), generator=generator).tolist() for n in (30, 45)]
     spans = [[(0, 8), (14, 22), (26, 30)], [(0, 10), (20, 45)]]
     trainer._rollouts = {"prompt_ids": prompts, "completion_ids": completions, "spans": spans}
     trainer._inputs = [{"answer": "gozeri"}, {"answer": ["matiza", "x"]}]
     forwards = []
     trainer.model.get_decoder().register_forward_pre_hook(
-        lambda module, args, kwargs: forwards.append(kwargs["input_ids"].numel()), with_kwargs=True)
+        lambda module, args, kwargs: forwards.append(kwargs["input_ids"].numel()), with_kwargs=True
+    )
     probes = trainer._probe([0, 1])
     assert len(forwards) == 2 and max(forwards) <= 250  # 131 + 116 packed tokens: 2 x 131 does not fit 250
     sdpa = AutoModelForCausalLM.from_pretrained(tiny_qwen2, attn_implementation="sdpa").eval()
@@ -160,8 +180,10 @@ def test_a_mask_ignoring_kernel_trains_and_the_probe_is_the_authors_with_sdpa_va
 
 
 def test_bad_probe_settings_are_refused_before_training(tmp_path, tiny_qwen2):
-    for fields, message in (({"probe_context": "both"}, "probe_context must be one of auto, authors, plain"),
-                            ({"probe_token_budget": 0}, "probe_token_budget must be at least 1")):
+    for fields, message in (
+        ({"probe_context": "both"}, "probe_context must be one of auto, authors, plain"),
+        ({"probe_token_budget": 0}, "probe_token_budget must be at least 1"),
+    ):
         with pytest.raises(ValueError, match=message):  # the config itself refuses them
             IGPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, **fields, **CPU)
         args = IGPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, **CPU)

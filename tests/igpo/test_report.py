@@ -4,8 +4,10 @@ import pytest
 
 from infopo.igpo.report import format_greedy, interval95, plot_curves
 
-ROWS = [{"step": 5, "igpo/success": 0.2, "igpo/outcome": 0.2, "igpo/info_gain": 0.05},
-        {"step": 10, "igpo/success": 0.3, "igpo/outcome": 0.3, "igpo/info_gain": 0.07}]
+ROWS = [
+    {"step": 5, "igpo/success": 0.2, "igpo/outcome": 0.2, "igpo/info_gain": 0.05},
+    {"step": 10, "igpo/success": 0.3, "igpo/outcome": 0.3, "igpo/info_gain": 0.07},
+]
 RESULT = {"questions": 400.0, "success": 0.4, "f1": 0.45, "format_error_frac": 0.0}
 
 

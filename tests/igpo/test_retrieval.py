@@ -14,8 +14,14 @@ from infopo.igpo import retrieval
 from infopo.igpo.environment import SearchEnvironment, Step, TagEnvironment, step_episodes
 from infopo.igpo.retrieval import BM25Retriever, RetrievalError, build_index, iter_documents, open_retriever
 
-DOCUMENTS = ["Paris is the capital of France", "Berlin is the capital of Germany", "Köln liegt am Rhein\nzweite Zeile",
-             "the Rhine flows through Cologne", "Madrid is the capital of Spain", "a line with \"quotes\" and \\ too"]
+DOCUMENTS = [
+    "Paris is the capital of France",
+    "Berlin is the capital of Germany",
+    "Köln liegt am Rhein\nzweite Zeile",
+    "the Rhine flows through Cologne",
+    "Madrid is the capital of Spain",
+    'a line with "quotes" and \\ too',
+]
 QUERIES = ["capital of France", "Rhein", "cologne rhine", "capital", "nothing matches zzz"]
 
 
@@ -39,12 +45,16 @@ def test_an_index_folder_scores_as_bm25s_does_and_maps_its_documents(index_folde
     assert isinstance(loaded.documents, retrieval.StoredDocuments) and len(loaded.documents) == len(DOCUMENTS)
     assert [loaded.documents[i] for i in range(len(DOCUMENTS))] == DOCUMENTS  # newlines, umlauts, quotes intact
     scored = loaded.retrieve_scored(QUERIES, 3)
-    np.testing.assert_allclose([[score for _, _, score in row] for row in scored],
-                               reference_scores(DOCUMENTS, QUERIES, 3), rtol=1e-6)
+    np.testing.assert_allclose(
+        [[score for _, _, score in row] for row in scored], reference_scores(DOCUMENTS, QUERIES, 3), rtol=1e-6
+    )
     assert loaded.retrieve(["capital of France"], 1) == [["Paris is the capital of France"]]
     in_memory = BM25Retriever.from_documents(DOCUMENTS)  # numpy backend; the folder's is numba (ties may differ)
-    np.testing.assert_allclose([[score for _, _, score in row] for row in in_memory.retrieve_scored(QUERIES, 3)],
-                               [[score for _, _, score in row] for row in scored], rtol=1e-6)
+    np.testing.assert_allclose(
+        [[score for _, _, score in row] for row in in_memory.retrieve_scored(QUERIES, 3)],
+        [[score for _, _, score in row] for row in scored],
+        rtol=1e-6,
+    )
     meta = json.loads((index_folder / retrieval.INDEX_META).read_text())
     assert meta["documents"] == len(DOCUMENTS) and meta["text_field"] == "contents"
 
@@ -112,8 +122,13 @@ def test_one_turns_searches_go_out_as_one_call_with_the_same_observations():
     retriever = CountingRetriever.from_documents(DOCUMENTS)
     retriever.calls = []
     episodes = [SearchEnvironment(retriever, top_k=2) for _ in range(5)]
-    texts = ["<search>capital of France</search>", "<answer>Paris</answer>", "<search>Rhein</search>", "no tags",
-             "<search>cologne rhine</search>"]
+    texts = [
+        "<search>capital of France</search>",
+        "<answer>Paris</answer>",
+        "<search>Rhein</search>",
+        "no tags",
+        "<search>cologne rhine</search>",
+    ]
     steps = step_episodes(episodes, texts)
     assert retriever.calls == [3]
     alone = [SearchEnvironment(retriever, top_k=2).step(text) for text in texts]

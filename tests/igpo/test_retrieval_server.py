@@ -21,8 +21,12 @@ from infopo.igpo.environment import SearchEnvironment, step_episodes
 from infopo.igpo.retrieval import BM25Retriever, HttpRetriever, RetrievalError, open_retriever
 from infopo.igpo.retrieval_server import running_server
 
-DOCUMENTS = ["Paris is the capital of France", "Berlin is the capital of Germany", "the Rhine flows through Cologne",
-             "Madrid is the capital of Spain"]
+DOCUMENTS = [
+    "Paris is the capital of France",
+    "Berlin is the capital of Germany",
+    "the Rhine flows through Cologne",
+    "Madrid is the capital of Spain",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,9 @@ def local():
 
 def test_the_server_speaks_search_r1s_protocol(local):
     with running_server(local) as url:
-        scored = requests.post(url, json={"queries": ["capital of France", "Rhine"], "topk": 2, "return_scores": True},
-                               timeout=10).json()
+        scored = requests.post(
+            url, json={"queries": ["capital of France", "Rhine"], "topk": 2, "return_scores": True}, timeout=10
+        ).json()
         plain = requests.post(url, json={"queries": ["capital of France"], "topk": 1}, timeout=10).json()
         default = requests.post(url, json={"queries": ["Cologne"]}, timeout=10).json()
         assert requests.get(url.replace("/retrieve", "/health"), timeout=10).json() == {"documents": 4}
@@ -96,12 +101,15 @@ def faulty_server(mode):
         thread.join(5)
 
 
-@pytest.mark.parametrize("mode, message", [
-    ("slow", "did not answer within 0.5 s"),
-    ("error", "answered HTTP 500"),
-    ("json", "answered malformed JSON"),
-    ("short", r"answered 0 result lists for \d queries"),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("slow", "did not answer within 0.5 s"),
+        ("error", "answered HTTP 500"),
+        ("json", "answered malformed JSON"),
+        ("short", r"answered 0 result lists for \d queries"),
+    ],
+)
 def test_every_server_fault_is_a_clear_error_and_an_error_observation(mode, message):
     with faulty_server(mode) as url:
         client = HttpRetriever(url, timeout_s=0.5)
@@ -130,16 +138,37 @@ def test_infopo_search_index_and_serve_from_the_command_line(tmp_path):
     corpus = tmp_path / "wiki.jsonl"
     corpus.write_text("".join(json.dumps({"id": str(i), "contents": doc}) + "\n" for i, doc in enumerate(DOCUMENTS)))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    built = subprocess.run([sys.executable, "-m", "infopo", "search", "index", "--corpus", str(corpus), "--text_field",
-                            "contents", "--output_dir", str(tmp_path / "index")], env=env, capture_output=True,
-                           text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infopo",
+            "search",
+            "index",
+            "--corpus",
+            str(corpus),
+            "--text_field",
+            "contents",
+            "--output_dir",
+            str(tmp_path / "index"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     assert "indexed 4 documents" in built.stdout
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "infopo", "search", "serve", "--index", str(tmp_path / "index"),
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infopo", "search", "serve", "--index", str(tmp_path / "index"), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/retrieve"
     try:
         deadline = time.monotonic() + 240

@@ -27,7 +27,10 @@ def test_world_is_deterministic_and_questions_are_answerable_from_the_corpus():
             assert f"{country} capital {facts['capital']}" in documents
             assert f"{facts['capital']} mayor {row['answer']}" in documents
         else:
-            assert f"{country} capital {facts['capital']}" in documents and f"{country} leader {row['answer']}" in documents
+            assert (
+                f"{country} capital {facts['capital']}" in documents
+                and f"{country} leader {row['answer']}" in documents
+            )
     splits = load_named_dataset("synthetic:lookup_questions", synthetic_rows=16)
     assert splits["train"]["prompt"] != splits["test"]["prompt"]  # two draws of questions about one world
 
@@ -35,7 +38,9 @@ def test_world_is_deterministic_and_questions_are_answerable_from_the_corpus():
 def test_search_returns_the_fact_and_answer_ends_the_episode(environment):
     country, facts = next(iter(lookup_world().items()))
     step = environment.step(f"I should look it up. <search>{country} capital</search>")
-    assert not step.done and step.observation.startswith(" <information> ") and step.observation.endswith("</information>")
+    assert (
+        not step.done and step.observation.startswith(" <information> ") and step.observation.endswith("</information>")
+    )
     assert f"{country} capital {facts['capital']}" in step.observation
     assert step.observation.count(" .") == 3  # top-3 documents
     finished = environment.step(f"<answer>{facts['capital']}</answer>")

@@ -42,8 +42,9 @@ def test_conversational_trajectories_with_the_real_tokenizer(smollm2_tokenizer):
     tokenizer = smollm2_tokenizer
     trajectories = lookup_trajectories(4, seed=3, conversational=True, two_hop_share=1.0)
     for demo, row in zip(trajectories, tokenize_trajectories(tokenizer, trajectories), strict=True):
-        prompt_ids = tokenizer.apply_chat_template(demo["prompt"], add_generation_prompt=True, tokenize=True,
-                                                   return_dict=True)["input_ids"]
+        prompt_ids = tokenizer.apply_chat_template(
+            demo["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
         assert row["input_ids"][: len(prompt_ids)] == prompt_ids and not any(row["assistant_masks"][: len(prompt_ids)])
         trained = [t for t, m in zip(row["input_ids"], row["assistant_masks"]) if m]
         assert tokenizer.decode(trained) == "".join(demo["turns"])
@@ -59,7 +60,10 @@ def test_per_turn_rows_follow_the_trajectories_and_bad_rows_are_refused(tokenize
     demo = lookup_trajectories(1, seed=4, two_hop_share=1.0)[0]
     rows = lookup_demonstrations(3, seed=4, two_hop_share=1.0)
     assert rows["completion"] == demo["turns"]
-    assert rows[2]["prompt"] == demo["prompt"] + demo["turns"][0] + demo["observations"][0] + demo["turns"][1] + demo["observations"][1]
+    assert (
+        rows[2]["prompt"]
+        == demo["prompt"] + demo["turns"][0] + demo["observations"][0] + demo["turns"][1] + demo["observations"][1]
+    )
     bad = Dataset.from_list([{"prompt": "q", "turns": [" a", " b"], "observations": []}])
     with pytest.raises(InfopoConfigError, match="needs 1 observations"):
         tokenize_trajectories(tokenizer, bad)

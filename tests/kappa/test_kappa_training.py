@@ -4,18 +4,27 @@ import json
 
 import pytest
 import torch
+from conftest import RECIPES
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
-from conftest import RECIPES
 from infopo.cli import main
 from infopo.kappa import export_unfrozen_yaml, scan_condition_numbers, select_by_condition
 from infopo.models import resolve_model
 
 pytestmark = pytest.mark.slow
 
-SFT = ["sft", "--config", str(RECIPES / "sft_tiny.yaml"), "--synthetic_rows", "32", "--num_train_epochs", "1",
-       "--logging_steps", "1"]
+SFT = [
+    "sft",
+    "--config",
+    str(RECIPES / "sft_tiny.yaml"),
+    "--synthetic_rows",
+    "32",
+    "--num_train_epochs",
+    "1",
+    "--logging_steps",
+    "1",
+]
 
 
 def _base_weights(model_path):
@@ -45,8 +54,23 @@ def test_full_mode_changes_only_the_selected_tensors(tmp_path, tiny_qwen2):
 
 def test_lora_mode_in_dpo_targets_the_selected_modules(tmp_path, tiny_qwen2):
     out = tmp_path / "dpo-kappa-lora"
-    args = ["dpo", "--config", str(RECIPES / "dpo_tiny.yaml"), "--synthetic_rows", "16", "--num_train_epochs", "1",
-            "--output_dir", str(out), "--kappa_num", "2", "--kappa_mode", "lora", "--lora_r", "4"]
+    args = [
+        "dpo",
+        "--config",
+        str(RECIPES / "dpo_tiny.yaml"),
+        "--synthetic_rows",
+        "16",
+        "--num_train_epochs",
+        "1",
+        "--output_dir",
+        str(out),
+        "--kappa_num",
+        "2",
+        "--kappa_mode",
+        "lora",
+        "--lora_r",
+        "4",
+    ]
     assert main(args) == 0
     selected = _expected_selection(tiny_qwen2, num=2)
     adapter = json.loads((out / "adapter_config.json").read_text())
@@ -56,8 +80,21 @@ def test_lora_mode_in_dpo_targets_the_selected_modules(tmp_path, tiny_qwen2):
 
 def test_highest_kappa_control_in_grpo(tmp_path, tiny_qwen2):
     out = tmp_path / "grpo-control"
-    args = ["grpo", "--config", str(RECIPES / "grpo_tiny.yaml"), "--synthetic_rows", "8", "--output_dir", str(out),
-            "--kappa_num", "1", "--kappa_lowest", "false", "--beta", "0.0"]
+    args = [
+        "grpo",
+        "--config",
+        str(RECIPES / "grpo_tiny.yaml"),
+        "--synthetic_rows",
+        "8",
+        "--output_dir",
+        str(out),
+        "--kappa_num",
+        "1",
+        "--kappa_lowest",
+        "false",
+        "--beta",
+        "0.0",
+    ]
     assert main(args) == 0
     (highest,) = _expected_selection(tiny_qwen2, num=1, lowest=False)
     assert "q_proj" in highest or "o_proj" in highest  # square attention weights are the ill-conditioned ones here
@@ -93,8 +130,24 @@ def test_kappa_errors_come_before_training(tmp_path, capsys):
 def test_kappa_scan_command_writes_json_yaml_and_png(tmp_path):
     out = tmp_path / "scan"
     cache = tmp_path / "cache.json"
-    assert main(["kappa", "scan", "--model", "tiny:llama", "--output_dir", str(out), "--num", "4",
-                 "--cache", str(cache), "--no_progress"]) == 0
+    assert (
+        main(
+            [
+                "kappa",
+                "scan",
+                "--model",
+                "tiny:llama",
+                "--output_dir",
+                str(out),
+                "--num",
+                "4",
+                "--cache",
+                str(cache),
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
     kappas = json.loads((out / "kappas.json").read_text())
     expected = _expected_selection(resolve_model("tiny:llama"), num=4)
     assert len(kappas) == 15 and select_by_condition(kappas, num=4) == expected

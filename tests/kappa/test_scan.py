@@ -106,7 +106,9 @@ def test_quantized_weights_are_refused_with_a_way_out():
 
     model = nn.Linear(4, 4)
     model.weight = nn.Parameter(torch.zeros(4, 4, dtype=torch.int8), requires_grad=False)
-    with pytest.raises(InfopoConfigError, match="cannot scan quantized weights \\(weight: torch.int8\\).*kappa_unfrozen_yaml"):
+    with pytest.raises(
+        InfopoConfigError, match="cannot scan quantized weights \\(weight: torch.int8\\).*kappa_unfrozen_yaml"
+    ):
         scan_condition_numbers(model, progress=False)
 
 
@@ -119,8 +121,10 @@ def test_lower_bounds_never_exceed_the_exact_value(gram, monkeypatch):
     monkeypatch.setattr(bounds, "gram_dtype", lambda device: gram)
     generator = torch.Generator().manual_seed(0)
     for shape in ((8, 8), (16, 40), (40, 16), (64, 64)):
-        weights = [torch.randn(*shape, generator=generator) @ torch.diag(torch.logspace(0, exponent, shape[1]))
-                   for exponent in (0.0, 1.0, 3.0)]
+        weights = [
+            torch.randn(*shape, generator=generator) @ torch.diag(torch.logspace(0, exponent, shape[1]))
+            for exponent in (0.0, 1.0, 3.0)
+        ]
         for weight, bound in zip(weights, kappa_lower_bounds(weights), strict=True):
             exact = condition_number(weight)
             assert bound <= exact * (1 + 1e-9) and bound >= 1.0

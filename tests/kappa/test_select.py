@@ -59,17 +59,24 @@ def test_full_mode_trains_exactly_the_selection():
     model = build_tiny_model("llama", seed=0)
     names = ["model.layers.0.mlp.up_proj.weight", "model.layers.1.self_attn.v_proj.weight"]
     assert apply_selection(model, names, "full") is None
-    assert [n for n, p in model.named_parameters() if p.requires_grad] == sorted(names, key=[n for n, _ in model.named_parameters()].index)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == sorted(
+        names, key=[n for n, _ in model.named_parameters()].index
+    )
 
 
 def test_lora_mode_targets_exactly_the_selected_modules():
     model = build_tiny_model("llama", seed=0)
     names = ["model.layers.1.mlp.down_proj.weight", "model.layers.0.self_attn.q_proj.weight"]
     config = apply_selection(model, names, "lora", LoraConfig(r=4, lora_alpha=8, target_modules=["x"]))
-    assert config.r == 4 and config.target_modules == ["model.layers.1.mlp.down_proj", "model.layers.0.self_attn.q_proj"]
+    assert config.r == 4 and config.target_modules == [
+        "model.layers.1.mlp.down_proj",
+        "model.layers.0.self_attn.q_proj",
+    ]
     assert all(p.requires_grad for p in model.parameters())  # the model is left for peft to wrap
     wrapped = get_peft_model(model, config)
-    adapted = {n.split(".lora_")[0].removeprefix("base_model.model.") for n, _ in wrapped.named_parameters() if "lora_" in n}
+    adapted = {
+        n.split(".lora_")[0].removeprefix("base_model.model.") for n, _ in wrapped.named_parameters() if "lora_" in n
+    }
     assert adapted == {"model.layers.1.mlp.down_proj", "model.layers.0.self_attn.q_proj"}
 
 
@@ -87,7 +94,9 @@ def test_unfrozen_yaml_round_trip_in_spectrum_format(tmp_path):
     names = ["model.layers.0.mlp.up_proj.weight", "model.embed_tokens.weight"]
     path = export_unfrozen_yaml(names, tmp_path / "sel" / "unfrozen.yaml")
     assert path.read_text().splitlines() == [
-        "unfrozen_parameters:", "- ^model.layers.0.mlp.up_proj.weight$", "- ^model.embed_tokens.weight$"
+        "unfrozen_parameters:",
+        "- ^model.layers.0.mlp.up_proj.weight$",
+        "- ^model.embed_tokens.weight$",
     ]
     assert load_unfrozen_yaml(path) == names
     escaped = tmp_path / "axolotl.yaml"
