@@ -1,4 +1,5 @@
-"""infopo's trainer configs: TRL's configs plus the fields every infopo trainer shares (KappaTune; GAIN-RL for GRPO)."""
+"""infopo's trainer configs: TRL's configs plus the fields every infopo trainer shares (KappaTune, the DID entropy;
+GAIN-RL for GRPO)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from trl import DPOConfig, GRPOConfig, SFTConfig
 
+from infopo.did.arguments import DIDEntropyArguments
 from infopo.gainrl.config import GainRLArguments
 from infopo.kappa.config import KappaArguments
 from infopo.recipe import SECRET_FIELDS
@@ -73,8 +75,9 @@ def check_trackers(report_to) -> None:
 
 
 @dataclass
-class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments):
-    """TRL's ``SFTConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
+class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments, DIDEntropyArguments):
+    """TRL's ``SFTConfig`` with :class:`~infopo.kappa.config.KappaArguments` and
+    :class:`~infopo.did.arguments.DIDEntropyArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -85,11 +88,13 @@ class InfopoSFTConfig(RedactedPickle, SFTConfig, KappaArguments):
         self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
+        self.check_did()
 
 
 @dataclass
-class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments):
-    """TRL's ``DPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`."""
+class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments, DIDEntropyArguments):
+    """TRL's ``DPOConfig`` with :class:`~infopo.kappa.config.KappaArguments` and
+    :class:`~infopo.did.arguments.DIDEntropyArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -100,12 +105,13 @@ class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments):
         self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
+        self.check_did()
 
 
 @dataclass
-class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments):
-    """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments` and
-    :class:`~infopo.gainrl.config.GainRLArguments`."""
+class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments, DIDEntropyArguments):
+    """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`,
+    :class:`~infopo.gainrl.config.GainRLArguments` and :class:`~infopo.did.arguments.DIDEntropyArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -116,6 +122,7 @@ class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArgumen
         self.report_to = tracker_list(self.report_to)
         check_trackers(self.report_to)
         self.check_kappa()
+        self.check_did()
         self.check_gainrl()
 
 

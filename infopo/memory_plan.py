@@ -304,7 +304,8 @@ def memory_plan(
         ("Adam states (fp32 master, m, v)", shares["adam"] / GB, f"{zero_name} share"),
     ]
     beta = fields.get("beta", DEFAULT_BETA.get(command, 0.0))
-    if command != "sft" and beta and not fields.get("use_peft") and fields.get("kappa_mode") != "lora":
+    lora = fields.get("use_peft") or fields.get("kappa_mode") == "lora"
+    if command != "sft" and beta and not lora:
         rows.append(
             (
                 f"reference model (beta={beta})",
@@ -312,6 +313,8 @@ def memory_plan(
                 f"{zero_name} share, bf16",
             )
         )
+    elif fields.get("did_entropy_steps", 0) and not lora:  # infopo.did.monitor: refused under ZeRO-3
+        rows.append(("DID reference (frozen copy)", BF16 * parameters / GB, "whole, bf16"))
     use_vllm = rl and fields.get("use_vllm", TRL_DEFAULTS["use_vllm"]) is True
     if use_vllm and fields.get("vllm_mode", TRL_DEFAULTS["vllm_mode"]) == "colocate":
         utilization = setting(fields, "vllm_gpu_memory_utilization", float, path)
@@ -360,7 +363,7 @@ def memory_plan(
         tokens = probe_tokens(budget or PROBE_TOKEN_BUDGET, width)
         phases["probe"] = probe_chunk_bytes(tokens, width, shape) / GB
         rows.append((f"[probe] {tokens} padded tokens, rollouts <= {width}", phases["probe"], "no gradient"))
-    if command == "did-dpo" and fields.get("did_entropy_steps", 0):
+    if fields.get("did_entropy_steps", 0):
         samples, new = int(fields.get("did_entropy_k", 16)), int(fields.get("did_entropy_max_new_tokens", 128))
         phases["did"] = did_entropy_bytes(samples, PROMPT_TOKENS, new, shape.vocab) / GB
         rows.append((f"[did] entropy scoring, K={samples} x {PROMPT_TOKENS + new}", phases["did"], "no gradient"))

@@ -15,6 +15,16 @@ from infopo.distributed import zero3_collectives_active
 from infopo.errors import InfopoConfigError
 
 
+def prompt_of(row: dict):
+    """A training row's prompt in TRL's formats: its ``prompt``, or its ``messages`` up to the first assistant turn;
+    None for plain text (or a conversation that opens with the assistant)."""
+    if row.get("prompt") is not None:
+        return row["prompt"]
+    messages = list(row.get("messages") or [])
+    first = next((i for i, message in enumerate(messages) if message.get("role") == "assistant"), len(messages))
+    return messages[:first] or None
+
+
 def encode_prompt(tokenizer, prompt) -> list[int]:
     """Token ids of a prompt as TRL's trainers feed it: a string through the tokenizer (with its special tokens, as
     ``processing_class(text=...)``), a message list through the chat template with a generation prompt."""
@@ -60,6 +70,31 @@ def completion_logps(model, sequences: torch.Tensor, prompt_length: int, mask: t
     logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences)).logits[:, prompt_length - 1 : -1]
     token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, prompt_length:, None]).squeeze(-1)
     return (token_logps * mask).sum(-1)
+
+
+@torch.no_grad()
+def sequence_logps(
+    model, prompt_ids, prompt_mask, completion_ids, completion_mask, loss_mask, batch_size: int
+) -> torch.Tensor:
+    """Sum of log pi(token) over the ``loss_mask`` tokens of completions laid out as TRL's GRPO holds them (prompts
+    left-padded, completions right-padded, attention on both masks), ``batch_size`` rows per forward, with only the
+    completion's logits computed (``logits_to_keep``) and log-softmaxed row by row (TRL's ``selective_log_softmax``).
+    At temperature 1, in eval mode (no dropout)."""
+    from trl.trainer.utils import selective_log_softmax
+
+    width = completion_ids.shape[1]
+    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    attention = torch.cat([prompt_mask, completion_mask], dim=1)
+    was_training = model.training
+    model.eval()
+    sums = []
+    for start in range(0, input_ids.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        logits = model(input_ids=input_ids[rows], attention_mask=attention[rows], logits_to_keep=width + 1).logits
+        token_logps = selective_log_softmax(logits[:, :-1].float(), completion_ids[rows])
+        sums.append((token_logps * loss_mask[rows]).sum(-1))
+    model.train(was_training)
+    return torch.cat(sums)
 
 
 @torch.no_grad()

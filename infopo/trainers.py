@@ -2,207 +2,36 @@
 
 They keep TRL's constructors unchanged and add mixins: :class:`~infopo.kappa.trainer.KappaTrainerMixin` (the
 ``kappa_*`` fields of infopo's configs, off by default), for GRPO :class:`~infopo.gainrl.trainer.GainRLTrainerMixin`
-(the ``gainrl_*`` fields, off by default), :class:`~infopo.checkpoints.InfopoCheckpointMixin` (checkpoints marked
-complete, resume from the last complete one) and :class:`InfopoCardMixin`, whose ``create_model_card``
-(called by TRL at every checkpoint, by ``push_to_hub`` and by the command line at the end of a run) writes the card
-of :func:`infopo.model_card.build_model_card`: the recipe, method sections and the final metrics.
+(the ``gainrl_*`` fields, off by default), :class:`~infopo.did.monitor.DIDEntropyMixin` (the ``did_entropy_*``
+fields, off by default; for GRPO :class:`~infopo.did.monitor.DIDRolloutMixin`, which adds the rollout log-margin
+ordering), :class:`~infopo.checkpoints.InfopoCheckpointMixin` (checkpoints marked
+complete, resume from the last complete one) and :class:`~infopo.card_mixin.InfopoCardMixin`, whose
+``create_model_card`` (called by TRL at every checkpoint, by ``push_to_hub`` and by the command line at the end of a
+run) writes the card of :func:`infopo.model_card.build_model_card`: the recipe, method sections and the final metrics.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
 import warnings
 
 import torch
 import trl
 from datasets import Dataset
 
+from infopo.card_mixin import InfopoCardMixin, reward_function_name
 from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
 from infopo.configs import InfopoDPOConfig, InfopoGRPOConfig, InfopoSFTConfig, RedactedPickle, adopt_config
-from infopo.data.synthetic import synthetic_recipe
 from infopo.data.validation import degenerate_counts
+from infopo.did.monitor import DIDEntropyMixin, DIDRolloutMixin
 from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
-from infopo.model_card import build_model_card, final_metrics, pipeline_quick_start
-from infopo.models import MODEL_PREFIXES, model_name_of, resolve_model
-from infopo.recipe import SECRET_FIELDS, minimal_recipe
+from infopo.models import resolve_model
+from infopo.recipe import SECRET_FIELDS
 from infopo.trl_utils import trl_constructor_arguments
-
-
-def example_prompt(dataset):
-    """A prompt of the training data for the card's quick start: the first row's ``prompt``, or its ``messages`` up to
-    the first assistant turn; None for plain text."""
-    if dataset is None or not hasattr(dataset, "column_names") or not len(dataset):
-        return None
-    row = dataset[0]
-    if "prompt" in row:
-        return row["prompt"]
-    if "messages" in row:
-        messages = list(row["messages"])
-        first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-        return messages[:first] or None
-    return None
-
-
-def reward_function_name(function) -> str | None:
-    """The name a recipe's ``reward_funcs`` uses for ``function``: its registry name, its dotted import path, or None
-    when it cannot be imported by name (a lambda, a closure, a bound method)."""
-    from infopo.rewards import REWARD_FUNCTIONS
-
-    function = inspect.unwrap(function)
-    for name, registered in REWARD_FUNCTIONS.items():
-        if function is registered:
-            return name
-    qualified = getattr(function, "__qualname__", "")
-    module = getattr(function, "__module__", None)
-    if not module or not qualified or "<" in qualified or "." in qualified or module == "__main__":
-        return None
-    return f"{module}.{qualified}"
-
-
-class InfopoCardMixin:
-    """Model-card behaviour shared by infopo trainers.
-
-    Attributes a caller may set before saving (the command line does):
-        recipe: the run's configuration as plain values; by default the fewest fields that rebuild the training
-            arguments (:func:`infopo.recipe.minimal_recipe`), with the model's and a synthetic data set's names.
-        base_model_name: the model name as the user gave it (``tiny:qwen2``, ``Qwen/Qwen2.5-0.5B``); by default the
-            path the trainer loaded, a cache folder shown by its name.
-        dataset_name: the training data's name; by default a synthetic data set's name, else a description.
-    """
-
-    infopo_method: str = "base"
-    recipe: dict | None = None
-    base_model_name: str | None = None
-    dataset_name: str | None = None
-
-    def __init__(self, *args, **kwargs):
-        model = kwargs["model"] if "model" in kwargs else args[0]
-        path = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", None)
-        self.base_model_name = model_name_of(path)
-        dataset = kwargs.get("train_dataset")
-        self._dataset_recipe = synthetic_recipe(dataset)
-        self.dataset_name = self._dataset_recipe.get("dataset_name") or describe_dataset(dataset)
-        self._example_prompt = example_prompt(dataset)
-        self._args_recipe: dict | None = None
-        super().__init__(*args, **kwargs)
-
-    # ---- what methods add -----------------------------------------------------------------------------------
-
-    def _card_sections(self) -> list[tuple[str, str]]:
-        """Extra (title, markdown) sections for the card; method mixins extend this list."""
-        return []
-
-    def _card_papers(self) -> list[dict]:
-        """The papers of the methods used: every ``_paper`` along the class hierarchy (the trainer's own first, then
-        the ones it builds on: DID on DPO, IGPO on GRPO); method mixins add theirs."""
-        papers = []
-        for cls in type(self).__mro__:
-            paper = cls.__dict__.get("_paper")
-            if paper and paper.get("id") and paper["id"] not in {p["id"] for p in papers}:
-                papers.append(paper)
-        return papers
-
-    def _card_tags(self) -> list[str]:
-        return [tag for tag in self._tag_names if tag not in ("trl", "infopo")]
-
-    def _recipe_extras(self) -> tuple[dict, list[str]]:
-        """Recipe fields the training arguments do not hold (GRPO's reward functions), and notes on what the recipe
-        cannot express."""
-        return {}, []
-
-    def _quick_start(self, model_id: str) -> str:
-        return pipeline_quick_start(model_id, self._example_prompt or "Hello!")
-
-    # ---- the card -------------------------------------------------------------------------------------------
-
-    def _default_recipe(self) -> tuple[dict, list[str]]:
-        extras, notes = self._recipe_extras()
-        if self._args_recipe is None:  # the config as the user set it (it is never changed: computed once)
-            self._args_recipe = minimal_recipe(self.args)
-        recipe = {
-            "model_name_or_path": self.base_model_name,
-            **self._dataset_recipe,
-            **extras,
-            **self._args_recipe,
-            **self._peft_recipe(),
-        }
-        if not self._dataset_recipe:
-            notes.append(
-                f"The training data ({self.dataset_name}) was built in Python: add its dataset_name "
-                "(a file, a Hub data set or synthetic:<task>) to rerun the recipe."
-            )
-        return {key: value for key, value in recipe.items() if value is not None}, notes
-
-    def _peft_recipe(self) -> dict:
-        """The recipe fields (``trl.ModelConfig``'s) of the LoRA adapters a ``peft_config`` given in Python put on the
-        model: ``use_peft`` and the ``lora_*`` values (for ``kappa_mode: lora`` r, alpha and dropout only: the
-        targets come from the kappa selection)."""
-        config = (getattr(self.accelerator.unwrap_model(self.model), "peft_config", None) or {}).get("default")
-        if config is None or not hasattr(config, "lora_alpha"):
-            return {}
-        fields = {"lora_r": config.r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout}
-        if getattr(self.args, "kappa_enabled", False) and self.args.kappa_mode == "lora":
-            return fields
-        targets = config.target_modules
-        fields = {
-            "use_peft": True,
-            **fields,
-            "lora_target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
-        }
-        fields.update({name: True for name in ("use_rslora", "use_dora") if getattr(config, name, False)})
-        return {key: value for key, value in fields.items() if value is not None}
-
-    def create_model_card(
-        self,
-        model_name: str | None = None,
-        dataset_name: str | None = None,
-        tags=None,
-        license: str | None = None,
-        **kwargs,
-    ):
-        """Write ``README.md`` into ``output_dir`` (main process). ``tags`` are merged with infopo's and the method's;
-        ``license`` defaults to the base model's when infopo knows it (its tiny kit and SmolLM2: apache-2.0)."""
-        if not self.is_world_process_zero():
-            return
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
-        recipe, notes = (self.recipe, []) if self.recipe is not None else self._default_recipe()
-        sections = self._card_sections()
-        if notes:
-            sections.append(("Not in the recipe", "\n".join(f"- {note}" for note in notes)))
-        known_license = "apache-2.0" if (self.base_model_name or "").startswith(MODEL_PREFIXES) else None
-        card = build_model_card(
-            command=self.infopo_method,
-            trainer_name=type(self).__name__,
-            base_model=self.base_model_name,
-            dataset_name=dataset_name or self.dataset_name,
-            recipe=recipe,
-            metrics=final_metrics(self.state.log_history),
-            quick_start=self._quick_start(self.hub_model_id or "path/to/this/folder"),
-            papers=self._card_papers(),
-            sections=sections,
-            tags=[*self._card_tags(), *tags],
-            license=license or known_license,
-            model_name=model_name,
-            hub_model_id=self.hub_model_id,
-        )
-        os.makedirs(self.args.output_dir, exist_ok=True)
-        card.save(os.path.join(self.args.output_dir, "README.md"))
-
-
-def describe_dataset(dataset) -> str | None:
-    """A data set's Hub name when it has one, else what it is: rows and columns."""
-    if dataset is None:
-        return None
-    name = getattr(getattr(dataset, "info", None), "dataset_name", None)
-    if name:
-        return name
-    if hasattr(dataset, "column_names") and hasattr(dataset, "__len__"):
-        return f"an in-memory data set of {len(dataset)} rows ({', '.join(dataset.column_names)})"
-    return type(dataset).__name__
+from infopo.vllm_sync import VLLMCPUSyncMixin
 
 
 def trainer_arguments(cls, args: tuple, kwargs: dict) -> dict:
@@ -287,12 +116,14 @@ class DegenerateDataWarning(UserWarning):
 class InfopoSFTTrainer(
     TrainerArgumentsMixin,
     KappaTrainerMixin,
+    DIDEntropyMixin,
     InfopoCardMixin,
     DegenerateDataMixin,
     InfopoCheckpointMixin,
     trl.SFTTrainer,
 ):
-    """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields) and infopo's model card."""
+    """TRL's ``SFTTrainer`` with KappaTune (``InfopoSFTConfig``'s ``kappa_*`` fields), the DID entropy
+    (``did_entropy_*``) and infopo's model card."""
 
     infopo_method = "sft"
     config_class = InfopoSFTConfig
@@ -302,12 +133,14 @@ class InfopoSFTTrainer(
 class InfopoDPOTrainer(
     TrainerArgumentsMixin,
     KappaTrainerMixin,
+    DIDEntropyMixin,
     InfopoCardMixin,
     DegenerateDataMixin,
     InfopoCheckpointMixin,
     trl.DPOTrainer,
 ):
-    """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields) and infopo's model card."""
+    """TRL's ``DPOTrainer`` with KappaTune (``InfopoDPOConfig``'s ``kappa_*`` fields), the DID entropy
+    (``did_entropy_*``) and infopo's model card."""
 
     infopo_method = "dpo"
     config_class = InfopoDPOConfig
@@ -315,16 +148,18 @@ class InfopoDPOTrainer(
 
 
 class InfopoGRPOTrainer(
+    VLLMCPUSyncMixin,
     TrainerArgumentsMixin,
     GainRLTrainerMixin,
     KappaTrainerMixin,
+    DIDRolloutMixin,
     InfopoCardMixin,
     DegenerateDataMixin,
     InfopoCheckpointMixin,
     trl.GRPOTrainer,
 ):
-    """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields) and
-    infopo's model card."""
+    """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields), the
+    DID entropy and the rollout log-margin ordering (``did_entropy_*``) and infopo's model card."""
 
     infopo_method = "grpo"
     config_class = InfopoGRPOConfig

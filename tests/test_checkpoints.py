@@ -1,4 +1,5 @@
-"""Resume without loss: a save that did not finish is skipped, and a resumed run ends where the uninterrupted one does."""
+"""Resume without loss: a save that did not finish is skipped, and a resumed run ends where the uninterrupted one
+does."""
 
 import shutil
 

@@ -35,6 +35,7 @@ BATCHES_BEFORE = {
     "did-dpo_qwen2.5-7b.yaml": (2, 8, 8),
     "dpo_qwen2.5-7b.yaml": (2, 8, 8),
     "igpo_qwen2.5-7b.yaml": (16, 4, 8),
+    "igpo_all-four_qwen2.5-7b.yaml": (1, 64, 8),  # new with the plan's batching
     "sft_qwen2.5-7b.yaml": (2, 8, 8),
     "grpo_gainrl_qwen2.5-0.5b.yaml": (8, 4, 8),
     "grpo_qwen2.5-0.5b.yaml": (8, 4, 8),

@@ -92,15 +92,15 @@ def test_probe_values_and_gains_are_finite_for_extreme_log_probs(turns, length, 
 @FAST
 @given(st.lists(finite, min_size=2, max_size=16), st.floats(1e-3, 10))
 def test_did_quantities_are_finite_and_bounded(log_ratios, beta):
-    l = torch.tensor(log_ratios, dtype=torch.float64)
-    entropy = did_entropy(l)
+    ratios = torch.tensor(log_ratios, dtype=torch.float64)
+    entropy = did_entropy(ratios)
     assert torch.isfinite(entropy) and -1e-9 <= entropy.item() <= math.log(len(log_ratios)) + 1e-9
-    pair = pair_did_entropy(l[:1], l[1:2])
+    pair = pair_did_entropy(ratios[:1], ratios[1:2])
     assert torch.isfinite(pair).all() and 0 <= pair.item() <= math.log(2) + 1e-9
-    ref = torch.log_softmax(l / 1e3, 0)
-    estimate, k = did_entropy_snis(ref + l / 1e3, ref)
+    ref = torch.log_softmax(ratios / 1e3, 0)
+    estimate, k = did_entropy_snis(ref + ratios / 1e3, ref)
     assert k == len(log_ratios) and torch.isfinite(estimate)
-    rejected = optimal_rejected_logprobs(ref, torch.log_softmax(l / 1e3, 0), beta)
+    rejected = optimal_rejected_logprobs(ref, torch.log_softmax(ratios / 1e3, 0), beta)
     assert torch.isfinite(rejected).all() and math.isclose(rejected.exp().sum().item(), 1.0, rel_tol=1e-6)
 
 

@@ -1,5 +1,6 @@
-"""The README's examples run as written: both Python API examples, and the bad-input session of the command line
-(each command's last line of output is the line the README shows)."""
+"""The README's and the documentation's examples run as written: the README's quick start (also on the docs' getting
+started page), both examples of the Python API page, and the bad-input session of the reliability page (each
+command's last line of output is the line the page shows)."""
 
 import json
 import re
@@ -14,39 +15,54 @@ from infopo.cli import main
 pytestmark = pytest.mark.slow
 
 README = (REPO / "README.md").read_text()
+DOCS = REPO / "docs"
 
 
-def section(title: str) -> str:
-    start = README.index(title)
-    return README[start : README.index("\n## ", start + len(title))]
+def section(text: str, title: str) -> str:
+    """The section of ``text`` under the heading ``title`` (e.g. ``## Bad input``), up to the next heading of the
+    same or a higher level, or the end."""
+    start = text.index(title + "\n")
+    level = len(title) - len(title.lstrip("#"))
+    match = re.compile(rf"\n#{{1,{level}}} ").search(text, start + len(title))
+    return text[start : match.start() if match else len(text)]
 
 
-def python_examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", section("## Python API"), flags=re.S)
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_quick_start_runs(tmp_path, monkeypatch, tiny_qwen2):
+    (quick_start,) = python_blocks(section(README, "## Quick start"))
+    assert python_blocks(section((DOCS / "index.md").read_text(), "## Quick start")) == [quick_start]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quick_start, "README.md", "exec"), {})
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert "## KappaTune selection" in card.text and "| train_loss |" in card.text
 
 
 def test_python_api_examples_run(tmp_path, monkeypatch, tiny_qwen2):
-    dpo, igpo = python_examples()
+    dpo, igpo = python_blocks((DOCS / "guides" / "python-api.md").read_text())
     monkeypatch.chdir(tmp_path)
-    exec(compile(dpo, "README.md", "exec"), {})
+    exec(compile(dpo, "docs/guides/python-api.md", "exec"), {})
     card = ModelCard.load(tmp_path / "out" / "README.md")
     assert "## KappaTune selection" in card.text and "| train_loss |" in card.text
     namespace = {}
-    exec(compile(igpo, "README.md", "exec"), namespace)
+    exec(compile(igpo, "docs/guides/python-api.md", "exec"), namespace)
     logged = {key for entry in namespace["trainer"].state.log_history for key in entry}
     assert {"igpo/turns", "igpo/outcome", "igpo/format_error_frac"} <= logged
     assert "- Base model: `tiny:llama-1m`" in (tmp_path / "agent" / "README.md").read_text()  # the name, not a path
 
 
 def bad_input_session() -> list[tuple[str, str]]:
-    """(command, the line it prints) pairs of the README's bad-input block."""
-    block = re.search(r"```text\n(.*?)```", section("### Bad input"), flags=re.S).group(1)
+    """(command, the line it prints) pairs of the reliability page's bad-input block."""
+    page = (DOCS / "guides" / "reliability.md").read_text()
+    block = re.search(r"```text\n(.*?)```", section(page, "## Bad input"), flags=re.S).group(1)
     lines = block.strip().splitlines()
     return [(command[2:], expected) for command, expected in zip(lines[::2], lines[1::2], strict=True)]
 
 
 def write_session_files(folder):
-    """The files the README's session describes."""
+    """The files the session describes."""
     pairs = [{"prompt": f"What is {i}+1?", "chosen": str(i + 1), "rejected": str(i + 2)} for i in range(8)]
     lines = [json.dumps(row) + "\n" for row in pairs]
     (folder / "pairs.jsonl").write_text(

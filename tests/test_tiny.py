@@ -33,7 +33,7 @@ def test_chat_template_marks_assistant_turns_only():
     tokenizer = build_tokenizer()
     messages = [{"role": "user", "content": "what is 2 plus 3?"}, {"role": "assistant", "content": "5."}]
     out = tokenizer.apply_chat_template(messages, return_assistant_tokens_mask=True, return_dict=True)
-    marked = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
+    marked = [i for i, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m]
     assert tokenizer.decode(marked) == "5.<|im_end|>"
     prompt = tokenizer.apply_chat_template(messages[:1], add_generation_prompt=True, tokenize=False)
     assert prompt.endswith("<|im_start|>assistant\n")
@@ -45,9 +45,9 @@ def test_tokenizer_build_is_deterministic():
 
 def test_same_seed_same_weights_other_seed_other_weights():
     a, b, c = build_tiny_model(seed=3), build_tiny_model(seed=3), build_tiny_model(seed=4)
-    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
-    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
 
 
 def test_build_does_not_disturb_global_rng():

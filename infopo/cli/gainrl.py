@@ -102,6 +102,7 @@ def run_gainrl(argv: list[str]) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(
-        f"scored {len(prompts)} prompts ({args.signal}); Spearman(score, length) = {result['spearman_score_length']:+.3f}; wrote {out}"
+        f"scored {len(prompts)} prompts ({args.signal}); "
+        f"Spearman(score, length) = {result['spearman_score_length']:+.3f}; wrote {out}"
     )
     return result

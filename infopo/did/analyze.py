@@ -1,5 +1,6 @@
 """Offline DID analysis of a trained policy, and the optimal rejected-response pair builder.
 
+``prompt_did_entropies`` estimates the DID entropy of any policy against any reference on prompts alone.
 ``analyze_pairs`` scores every preference pair under the policy, the reference and (optionally) the rejected
 generator pi_l, and tests the log-margin ordering m_l <= m_ref <= m_theta. The power law behind it,
 m_ref - m_l = beta * (m_theta - m_ref), says that per response log pi_ref - log pi_l is linear in
@@ -11,6 +12,7 @@ pi_l* proportional to pi_ref^(1 + beta) * pi*^(-beta), by resampling K reference
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 
 import torch
 from datasets import Dataset
@@ -53,7 +55,7 @@ def analyze_pairs(
     """Per-pair margins and the summary statistics of the DID view of a trained policy (see the module docstring).
 
     With ``k >= 2`` the DID entropy is estimated for each of the first ``entropy_prompts`` prompts from K policy
-    samples (self-normalised: biased at small K, in either direction; see :func:`~infopo.did.info.did_entropy_snis`).
+    samples (:func:`prompt_did_entropies`; self-normalised: biased at small K, in either direction).
     """
     models = {"policy": policy, "ref": ref, **({"rejected_gen": rejected_model} if rejected_model is not None else {})}
     scores = {name: torch.tensor([_score(model, tokenizer, row) for row in dataset]) for name, model in models.items()}
@@ -75,15 +77,11 @@ def analyze_pairs(
         summary["power_law_fit"] = fit_line(log_ratio, ref_over_rejected)
     entropies = []
     if k >= 2:
-        eos = tokenizer.eos_token_id
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-        for row in dataset.select(range(min(entropy_prompts, len(dataset)))):
-            prompt_ids = encode_prompt(tokenizer, row["prompt"])
-            sequences, mask = sample_completions(policy, prompt_ids, k, max_new_tokens, eos, pad)
-            policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
-            ref_logps = completion_logps(ref, sequences, len(prompt_ids), mask)
-            entropies.append(did_entropy_snis(policy_logps.cpu(), ref_logps.cpu())[0].item())
-        summary.update(did_entropy_mean=sum(entropies) / len(entropies), did_entropy_k=k)
+        prompts = dataset.select(range(min(entropy_prompts, len(dataset))))["prompt"]
+        entropies = prompt_did_entropies(policy, ref, tokenizer, prompts, k, max_new_tokens)
+        summary.update(
+            {key: value for key, value in summarize_prompt_entropies(entropies, k).items() if key != "prompts"}
+        )
     per_pair = [
         {
             "margin_policy": margins["policy"][i].item(),
@@ -95,6 +93,55 @@ def analyze_pairs(
         for i in range(len(dataset))
     ]
     return {"summary": summary, "pairs": per_pair, "prompt_entropies": entropies}
+
+
+def prompt_did_entropies(policy, ref, tokenizer, prompts: list, k: int, max_new_tokens: int = 32) -> list[dict]:
+    """The DID entropy of ``policy`` against ``ref`` on each prompt: no preference pairs needed, any two checkpoints
+    (an SFT or RL result against its base, two DPO runs).
+
+    For each prompt (encoded as TRL feeds it), K completions are sampled from the policy (temperature 1) and scored
+    under both models; the self-normalised estimate (:func:`~infopo.did.info.did_entropy_snis`, biased at small K,
+    in either direction) in nats over whole sequences, the samples' mean length in tokens (EOS included) and their
+    ratio, the entropy per token by which runs with different lengths compare. Completions cut at ``max_new_tokens``
+    count as sampled (their prefix log-prob).
+    """
+    if k < 2:
+        raise ValueError(f"the DID entropy estimate needs K >= 2 samples per prompt, got {k}")
+    results = []
+    for prompt in prompts:
+        entropy, length = sampled_did_entropy(
+            policy, lambda: nullcontext(ref), tokenizer, encode_prompt(tokenizer, prompt), k, max_new_tokens
+        )
+        results.append({"entropy": entropy, "sample_length": length, "entropy_per_token": entropy / length})
+    return results
+
+
+def sampled_did_entropy(policy, reference, tokenizer, prompt_ids: list[int], k: int, max_new_tokens: int):
+    """The self-normalised DID entropy estimate on one prompt from K policy samples (temperature 1), and the samples'
+    mean length in tokens (EOS included). ``reference()`` is a context manager yielding the reference model (a LoRA
+    policy's reference exists only with its adapters off)."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    sequences, mask = sample_completions(policy, prompt_ids, k, max_new_tokens, eos, pad)
+    policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
+    with reference() as ref:
+        ref_logps = completion_logps(ref, sequences, len(prompt_ids), mask)
+    entropy = did_entropy_snis(policy_logps.double().cpu(), ref_logps.double().cpu())[0].item()
+    return entropy, mask.sum(-1).double().mean().item()
+
+
+def summarize_prompt_entropies(entropies: list[dict], k: int) -> dict:
+    """Mean and spread of per-prompt DID entropies (:func:`prompt_did_entropies`)."""
+    values = torch.tensor([[row["entropy"], row["sample_length"], row["entropy_per_token"]] for row in entropies])
+    spread = values[:, 2].std().item() if len(entropies) > 1 else 0.0
+    return {
+        "prompts": len(entropies),
+        "did_entropy_k": k,
+        "did_entropy_mean": values[:, 0].mean().item(),
+        "sample_length_mean": values[:, 1].mean().item(),
+        "did_entropy_per_token_mean": values[:, 2].mean().item(),
+        "did_entropy_per_token_std": spread,
+    }
 
 
 def make_optimal_pairs(ref, target, tokenizer, prompts: list, beta: float, k: int, max_new_tokens: int = 32) -> Dataset:

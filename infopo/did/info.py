@@ -108,3 +108,21 @@ def resample_rejected(
     flat = weights.reshape(-1, weights.shape[-1])
     picks = torch.multinomial(flat, num, replacement=True, generator=generator)
     return picks.reshape(*weights.shape[:-1], num)
+
+
+def group_extremes(scores: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (into ``scores``) of the best and the worst rollout of every group of ``group_size`` consecutive
+    rollouts whose best score is above its worst: the pair a group's rewards prefer, for the log-margin ordering of an
+    RL update (the rewards play the labels' part: y_w the best rollout, y_l the worst). Groups whose finite scores
+    are all equal (or fewer than two) prefer nothing and are left out; NaN scores (unscorable rollouts) never count.
+    """
+    if scores.numel() % group_size:
+        raise ValueError(f"{scores.numel()} scores do not split into groups of {group_size}")
+    grouped = scores.reshape(-1, group_size).double()
+    finite = torch.isfinite(grouped)
+    best = grouped.masked_fill(~finite, -math.inf).argmax(1)
+    worst = grouped.masked_fill(~finite, math.inf).argmin(1)
+    rows = torch.arange(grouped.shape[0], device=scores.device)
+    offsets = rows * group_size
+    keep = finite.sum(1).ge(2) & (grouped[rows, best] > grouped[rows, worst])
+    return (offsets + best)[keep], (offsets + worst)[keep]

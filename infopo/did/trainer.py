@@ -13,8 +13,10 @@ steps and gathered over ranks:
 - ``did/pair_entropy``: mean binary entropy of q restricted to the pair, q_w = sigmoid(l_w - l_l);
 - every ``did_entropy_steps``: ``did/entropy`` (self-normalised estimate from K policy samples, in nats over whole
   sequences), ``did/entropy_k`` (K), ``did/sample_length`` (mean tokens of the samples, EOS included) and
-  ``did/entropy_per_token`` (the estimate divided by that length). The DID lives on whole sequences, so its entropy
-  grows with their length (up to about length x log(vocabulary)): compare runs by the per-token value, at equal K.
+  ``did/entropy_per_token`` (the estimate divided by that length), as in every infopo trainer
+  (:class:`~infopo.did.monitor.DIDEntropyMixin`; with ``precompute_ref_log_probs`` and no LoRA, against a frozen copy
+  of the starting weights). The DID lives on whole sequences, so its entropy grows with their length (up to about
+  length x log(vocabulary)): compare runs by the per-token value, at equal K.
 
 l is the plain sum of completion-token log-ratios, also when TRL's ``ld_alpha`` (LD-DPO) reweights the loss's
 log-probs.
@@ -23,29 +25,12 @@ log-probs.
 from __future__ import annotations
 
 import torch
-from transformers import TrainerCallback
 
 from infopo.did.config import DIDDPOConfig
-from infopo.did.info import did_entropy_snis, log_margin_ordered, pair_did_entropy
-from infopo.errors import InfopoConfigError
+from infopo.did.info import log_margin_ordered, pair_did_entropy
 from infopo.model_card import final_metrics, metric_table
 from infopo.papers import DID as DID_PAPER
-from infopo.scoring import completion_logps, sample_completions
 from infopo.trainers import InfopoDPOTrainer
-
-
-class _EntropyCallback(TrainerCallback):
-    def __init__(self, trainer: DIDDPOTrainer):
-        self.trainer = trainer
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % args.did_entropy_steps == 0:
-            estimate, k, length = self.trainer.estimate_did_entropy()
-            metrics = self.trainer._metrics["train"]
-            metrics["did/entropy"].append(estimate)
-            metrics["did/entropy_k"].append(k)
-            metrics["did/sample_length"].append(length)
-            metrics["did/entropy_per_token"].append(estimate / length)
 
 
 class DIDDPOTrainer(InfopoDPOTrainer):
@@ -56,21 +41,6 @@ class DIDDPOTrainer(InfopoDPOTrainer):
     _tag_names = ["trl", "dpo", "did", "infopo"]
     _name = "DID-DPO"
     _paper = DID_PAPER
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if getattr(self.args, "did_entropy_steps", 0):
-            if self.ref_model is None and not self._policy_is_peft():
-                raise InfopoConfigError(
-                    "did_entropy_steps needs a reference model during training; with precompute_ref_log_probs use a "
-                    "LoRA policy (reference = adapter off) or set did_entropy_steps: 0"
-                )
-            count = min(self.args.did_entropy_prompts, len(self.train_dataset))
-            self._did_prompts = [list(self.train_dataset[i]["prompt_ids"]) for i in range(count)]
-            self.add_callback(_EntropyCallback(self))
-
-    def _policy_is_peft(self) -> bool:
-        return hasattr(self.accelerator.unwrap_model(self.model), "disable_adapter")
 
     def _compute_loss(self, model, inputs, return_outputs):
         captured: list[torch.Tensor] = []
@@ -131,57 +101,19 @@ class DIDDPOTrainer(InfopoDPOTrainer):
         for name, value in zip(names, means, strict=True):
             self._metrics[mode][f"did/{name}"].append(value)
 
-    @torch.no_grad()
-    def estimate_did_entropy(self) -> tuple[float, int, float]:
-        """Mean over the fixed prompts of the self-normalised DID entropy estimate, gathered over ranks; K; and the
-        samples' mean length in tokens (EOS included).
-
-        Completions are sampled from the policy as it is (temperature 1, no top-k/top-p), scored under the policy and
-        the reference. Completions cut at ``did_entropy_max_new_tokens`` count as sampled (their prefix log-prob).
-        """
-        policy = self.accelerator.unwrap_model(self.model)
-        was_training = policy.training
-        policy.eval()
-        eos = self.processing_class.eos_token_id
-        pad = self.processing_class.pad_token_id if self.processing_class.pad_token_id is not None else eos
-        k = self.args.did_entropy_k
-        estimates, lengths = [], []
-        for prompt_ids in self._did_prompts:
-            sequences, mask = sample_completions(policy, prompt_ids, k, self.args.did_entropy_max_new_tokens, eos, pad)
-            lengths.append(mask.sum(-1).float().mean())
-            policy_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
-            if self.ref_model is not None:
-                ref_logps = completion_logps(
-                    self.accelerator.unwrap_model(self.ref_model), sequences, len(prompt_ids), mask
-                )
-            else:
-                with policy.disable_adapter():
-                    ref_logps = completion_logps(policy, sequences, len(prompt_ids), mask)
-            estimates.append(did_entropy_snis(policy_logps, ref_logps)[0])
-        policy.train(was_training)
-        local = torch.stack([torch.stack(estimates).mean(), torch.stack(lengths).mean().to(estimates[0])])
-        entropy, length = self.accelerator.gather_for_metrics(local.reshape(1, 2)).mean(0).tolist()
-        return entropy, k, length
-
-    def _card_sections(self) -> list[tuple[str, str]]:
+    def _did_section(self) -> str:
         args, metrics = self.args, final_metrics(self.state.log_history)
-        entropy = (
-            f"every {args.did_entropy_steps} steps on {args.did_entropy_prompts} fixed prompts from K = "
-            f"{args.did_entropy_k} policy samples of up to {args.did_entropy_max_new_tokens} tokens"
-            if args.did_entropy_steps
-            else "not estimated (did_entropy_steps: 0)"
-        )
-        body = "\n".join(
+        return "\n".join(
             [
-                f"DPO with beta {args.beta:g}; differential-information metrics from the log-probs DPO computes, every "
-                f"logging step. DID entropy: {entropy}. Reading: `did/ordered_frac` is the share of pairs with the "
-                "policy's log-margin at least the reference's (the observable log-margin ordering), "
-                "`did/displacement_frac` the share whose chosen response lost likelihood, `did/pair_entropy` the entropy "
-                "of the DID restricted to each pair (0 to log 2 = 0.693). `did/entropy` is in nats over whole sequences, "
-                "so it grows with their length: `did/entropy_per_token` divides it by the samples' mean length "
-                "(`did/sample_length`); the estimate is biased at small K (`did/entropy_k`).",
+                f"DPO with beta {args.beta:g}; differential-information metrics from the log-probs DPO computes, "
+                f"every logging step. DID entropy: {self._did_entropy_description()}. Reading: `did/ordered_frac` is "
+                "the share of pairs with the policy's log-margin at least the reference's (the observable log-margin "
+                "ordering), `did/displacement_frac` the share whose chosen response lost likelihood, "
+                "`did/pair_entropy` the entropy of the DID restricted to each pair (0 to log 2 = 0.693). "
+                "`did/entropy` is in nats over whole sequences, so it grows with their length: "
+                "`did/entropy_per_token` divides it by the samples' mean length (`did/sample_length`); the estimate "
+                "is biased at small K (`did/entropy_k`).",
                 "",
                 *metric_table(metrics, [key for key in metrics if key.startswith("did/")]),
             ]
         )
-        return [*super()._card_sections(), ("Differential information (DID)", body)]

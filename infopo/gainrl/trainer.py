@@ -11,124 +11,31 @@ it) and is a no-op unless ``gainrl_samples_per_epoch`` is set. Then:
   configured layer's MLP;
 - ``_calculate_rewards`` (already gathered over processes by TRL) counts successes: total reward above
   ``gainrl_success_threshold``;
-- :class:`GainRLCallback` sums the angle over processes every step, applies the update at the end of each epoch, logs
-  ``gainrl/*``; the state goes into every checkpoint before it is marked complete and is read back on resume
-  (:class:`~infopo.checkpoints.InfopoCheckpointMixin`'s hooks).
+- :class:`~infopo.gainrl.callback.GainRLCallback` sums the angle over processes every step, applies the update at the
+  end of each epoch, logs ``gainrl/*``; the state goes into every checkpoint before it is marked complete and is read
+  back on resume (:class:`~infopo.checkpoints.InfopoCheckpointMixin`'s hooks).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from accelerate.utils import broadcast_object_list, gather_object
-from transformers import TrainerCallback
 from transformers.utils import logging
 
 from infopo.errors import InfopoConfigError
+from infopo.gainrl.callback import GainRLCallback, load_scores, prompt_key
 from infopo.gainrl.learnability import prior_counts
 from infopo.gainrl.sampler import GainRLSampler, GainRLState, LearnabilitySampler
-from infopo.gainrl.schedule import running_target, update_center
-from infopo.gainrl.scoring import hooked_module, prompt_token_masks, prompts_fingerprint, ranks_by_score, score_prompts
+from infopo.gainrl.scoring import hooked_module, prompt_token_masks, ranks_by_score, score_prompts
 from infopo.gainrl.signals import angle_concentration
 from infopo.papers import GAIN_RL
 from infopo.scoring import answer_logprobs
 
 logger = logging.get_logger(__name__)
-
-
-def load_scores(path: str, prompts: list, signal: str = "angle") -> dict:
-    """An ``infopo gainrl score`` file (its ``scores`` and, for answer_logprob, ``totals``), refused when it was made
-    for other prompts or with another signal than ``signal`` (files without one are angle scores)."""
-    file = Path(path)
-    if not file.is_file():
-        raise InfopoConfigError(f"gainrl_scores file not found: {file}")
-    try:
-        saved = json.loads(file.read_text())
-        scores, fingerprint = saved["scores"], saved["fingerprint"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise InfopoConfigError(f"{file} is not a score file of `infopo gainrl score` ({error})") from None
-    if saved.get("signal", "angle") != signal:
-        raise InfopoConfigError(
-            f"{file} holds {saved.get('signal', 'angle')} scores; this run needs {signal} scores "
-            f"(`infopo gainrl score --signal {signal}`)"
-        )
-    if len(scores) != len(prompts) or fingerprint != prompts_fingerprint(prompts):
-        raise InfopoConfigError(
-            f"{file} was scored on other prompts ({len(scores)} prompts, fingerprint "
-            f"{fingerprint}) than this training set ({len(prompts)} prompts, fingerprint "
-            f"{prompts_fingerprint(prompts)})"
-        )
-    return saved
-
-
-def prompt_key(prompt) -> str:
-    """A prompt's identity across processes: its JSON (text, or the messages)."""
-    return json.dumps(prompt, sort_keys=True, ensure_ascii=False)
-
-
-class GainRLCallback(TrainerCallback):
-    """Per step: gather the angle; per epoch: update mu."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    def on_step_end(self, args, state, control, **kwargs):
-        trainer, schedule = self.trainer, self.trainer.gainrl_state
-        angle_sum, angle_count = trainer.accelerator.reduce(trainer._gainrl_angle_sums, reduction="sum").tolist()
-        trainer._gainrl_angle_sums = torch.zeros_like(trainer._gainrl_angle_sums)
-        schedule.angle_sum += angle_sum
-        schedule.angle_count += int(angle_count)
-        metrics = trainer._metrics["train"]
-        if angle_count:
-            metrics["gainrl/angle"].append(angle_sum / angle_count)
-        if args.gainrl_order == "learnability":
-            metrics["learnability/predicted_var"].append(schedule.predicted_var)
-            metrics["learnability/skipped"].append(schedule.skipped)
-        else:
-            metrics["gainrl/rank_mean"].append(schedule.rank_mean)
-        if state.epoch is not None and state.epoch >= schedule.epoch + 1 - 1e-6:
-            self._end_epoch(args, trainer, schedule, metrics)
-        metrics["gainrl/mu"].append(schedule.mu)  # after an epoch's update: the last logged mu is the card's
-
-    @staticmethod
-    def _end_epoch(args, trainer, schedule: GainRLState, metrics) -> None:
-        acc = schedule.success_sum / schedule.success_count if schedule.success_count else 0.0
-        angle = schedule.angle_sum / schedule.angle_count if schedule.angle_count else 0.0
-        if args.gainrl_order == "learnability":  # the epoch's rollouts join the posterior; no centre to move
-            schedule.successes = [a + b for a, b in zip(schedule.successes, schedule.pending_successes, strict=True)]
-            schedule.trials = [a + b for a, b in zip(schedule.trials, schedule.pending_trials, strict=True)]
-            schedule.pending_successes = [0.0] * len(schedule.successes)
-            schedule.pending_trials = [0] * len(schedule.trials)
-            metrics["gainrl/acc"].append(acc)
-            schedule.epoch += 1
-            schedule.success_sum = schedule.angle_sum = 0.0
-            schedule.success_count = schedule.angle_count = 0
-            return
-        if args.gainrl_target == "running":
-            target = acc if schedule.target is None else schedule.target
-            schedule.target = running_target(schedule.target, acc, args.gainrl_target_momentum)
-        else:
-            target = args.gainrl_target_acc
-        schedule.mu, delta = update_center(
-            schedule.mu,
-            acc,
-            angle,
-            step=trainer.gainrl_step,
-            alpha=args.gainrl_alpha,
-            target_acc=target,
-            clip=trainer.gainrl_clip,
-        )
-        metrics["gainrl/acc"].append(acc)
-        metrics["gainrl/target"].append(target)
-        metrics["gainrl/delta"].append(delta)
-        schedule.epoch += 1
-        schedule.success_sum = schedule.angle_sum = 0.0
-        schedule.success_count = schedule.angle_count = 0
 
 
 class GainRLTrainerMixin:
@@ -385,10 +292,11 @@ class GainRLTrainerMixin:
                 (
                     "GAIN-RL data schedule",
                     (
-                        f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of highest "
-                        f"predicted success variance E[p(1-p)] under a Beta posterior of each prompt's successes (from {prior}),"
-                        f" {args.learnability_explore:g} of them the least-tried, a prompt predicted to give a zero-variance "
-                        f"group skipped with that probability (at most {1 - args.learnability_skip_floor:g}). "
+                        f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of "
+                        "highest predicted success variance E[p(1-p)] under a Beta posterior of each prompt's "
+                        f"successes (from {prior}), {args.learnability_explore:g} of them the least-tried, a prompt "
+                        "predicted to give a zero-variance group skipped with that probability (at most "
+                        f"{1 - args.learnability_skip_floor:g}). "
                         f"{sum(state.trials)} rollouts counted over {state.epoch} epochs."
                     ),
                 )
@@ -399,9 +307,9 @@ class GainRLTrainerMixin:
                 (
                     "GAIN-RL data schedule",
                     (
-                        f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a Gaussian "
-                        f"over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle concentration "
-                        f"(step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
+                        f"Prompts ranked by {args.gainrl_order}; {args.gainrl_samples_per_epoch} drawn per epoch by a "
+                        f"Gaussian over ranks (sigma {self.gainrl_sigma:g}), centre moved by accuracy and angle "
+                        f"concentration (step {self.gainrl_step:g}, alpha {args.gainrl_alpha:g}, target accuracy "
                         + (
                             f"{args.gainrl_target_acc:g}"
                             if args.gainrl_target == "fixed"

@@ -67,7 +67,8 @@ class IGPOCardMixin:
                 "    step = environment.step(text)  # a search gets its results back; an answer ends the episode",
                 "    if step.done:",
                 "        break",
-                '    observation = tokenizer(step.observation, add_special_tokens=False, return_tensors="pt")["input_ids"]',
+                "    observation = tokenizer(step.observation, add_special_tokens=False, "
+                'return_tensors="pt")["input_ids"]',
                 "    context = torch.cat([output, observation], dim=1)",
                 "print(extract_answer(text))",
             ]

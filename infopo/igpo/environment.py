@@ -7,12 +7,12 @@ the model's turn and returns a :class:`Step` with the observation to append (Non
 :class:`SearchEnvironment`: the model searches with ``<search>query</search>`` and gets the top-k documents back
 as `` <information> doc . doc .</information>``; ``<answer>...</answer>`` ends the episode. An observation and each
 of its documents start with a space: for BPE tokenizers that is a token boundary, so the observation's tokens are
-the same whether it is tokenized alone (as the trainer does) or inside running text (as in demonstrations). Retrieval is any
-:class:`~infopo.igpo.retrieval.Retriever`: BM25 (the ``bm25s`` library) in memory or memory-mapped from an index
-folder, or a retrieval server over HTTP; one turn's searches of all rollouts go out as one batched call
+the same whether it is tokenized alone (as the trainer does) or inside running text (as in demonstrations).
+Retrieval is any :class:`~infopo.igpo.retrieval.Retriever`: BM25 (the ``bm25s`` library) in memory or memory-mapped
+from an index folder, or a retrieval server over HTTP; one turn's searches of all rollouts go out as one batched call
 (:func:`step_episodes`). A search that raises or exceeds the time limit yields an error observation and the rollout
-goes on; the environment counts it (a hung search is abandoned to its thread; the next one gets a fresh worker). An observation
-longer than ``max_observation_chars`` is cut there (counted in ``truncations``).
+goes on; the environment counts it (a hung search is abandoned to its thread; the next one gets a fresh worker). An
+observation longer than ``max_observation_chars`` is cut there (counted in ``truncations``).
 """
 
 from __future__ import annotations

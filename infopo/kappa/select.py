@@ -26,7 +26,7 @@ def check_budget(
 ) -> None:
     """Exactly one budget, each within its range; the error names the fields (``prefix`` + name)."""
     names = [prefix + name for name in ("top_p", "num", "threshold")]
-    given = [name for name, value in zip(names, (top_p, num, threshold)) if value is not None]
+    given = [name for name, value in zip(names, (top_p, num, threshold), strict=True) if value is not None]
     if len(given) != 1:
         raise InfopoConfigError(
             f"a kappa selection needs exactly one budget of {', '.join(names)}; got {', '.join(given) or 'none'}"

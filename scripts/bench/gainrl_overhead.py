@@ -19,6 +19,7 @@ round, so machine load hits both).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -167,8 +168,8 @@ def offline_speed(rounds: int, models: list[str]) -> None:
         model, tokenizer = load()
         model.eval()
         sides = {
-            "full": lambda: full_forward_hidden(model, tokenizer, prompts, 32),
-            "score": lambda: score_prompts(model, tokenizer, prompts, batch_size=32),
+            "full": functools.partial(full_forward_hidden, model, tokenizer, prompts, 32),
+            "score": functools.partial(score_prompts, model, tokenizer, prompts, batch_size=32),
         }
         sides["full"]()
         medians, ratio = paired(sides, rounds)

@@ -206,8 +206,8 @@ def main() -> None:
     print(
         f"index folder, first process: start-up {first['start_s']:.2f} s (numba compiles unless cached); second: "
         f"{second['start_s']:.2f} s; anonymous memory {second['imports_anonymous_gb']:.2f} GB after the imports, "
-        f"{second['load_anonymous_gb']:.2f} GB after loading, {second['anonymous_gb']:.2f} GB after searching; peak RSS "
-        f"{second['peak_rss_gb']:.2f} GB (shared pages included)",
+        f"{second['load_anonymous_gb']:.2f} GB after loading, {second['anonymous_gb']:.2f} GB after searching; "
+        f"peak RSS {second['peak_rss_gb']:.2f} GB (shared pages included)",
         flush=True,
     )
     http = http_batched(str(folder), queries)
@@ -224,7 +224,8 @@ def main() -> None:
         f"{second['batched_s']:.3f} s batched | **{replaced['sequential_s'] / second['batched_s']:.0f}x** | >= 20x |"
     )
     print(
-        f"| the same through `infopo search serve` | {replaced['sequential_s']:.2f} s | {http['http_batched_s']:.3f} s | "
+        f"| the same through `infopo search serve` | {replaced['sequential_s']:.2f} s | "
+        f"{http['http_batched_s']:.3f} s | "
         f"**{replaced['sequential_s'] / http['http_batched_s']:.0f}x** | >= 10x |"
     )
 

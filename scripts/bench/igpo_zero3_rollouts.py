@@ -111,7 +111,8 @@ def main() -> None:
     if rank == 0:
         generated = sum(sum(1 for _ in ids) for ids in tokens["TRL's path"]) * world
         print(
-            f"Llama hidden {args.hidden}, {args.layers} layers ({parameters / 1e6:.1f}M parameters), {world} processes, "
+            f"Llama hidden {args.hidden}, {args.layers} layers ({parameters / 1e6:.1f}M parameters), "
+            f"{world} processes, "
             f"{args.questions} rollouts each, {args.turns} turns of {args.turn_tokens} tokens ({generated} tokens)"
         )
         for side, values in timings.items():

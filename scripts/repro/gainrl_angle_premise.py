@@ -202,7 +202,8 @@ def main() -> None:
         )
     for name, value in report["spearman_with_accuracy"].items():
         print(
-            f"Spearman({name}, accuracy) = {value['rho']:+.3f}  95% CI [{value['ci95'][0]:+.3f}, {value['ci95'][1]:+.3f}]"
+            f"Spearman({name}, accuracy) = {value['rho']:+.3f}  "
+            f"95% CI [{value['ci95'][0]:+.3f}, {value['ci95'][1]:+.3f}]"
         )
     print(
         f"mean accuracy {report['mean_accuracy']:.3f}; Spearman(angle, length) = {report['spearman_angle_length']:+.3f}"

@@ -21,6 +21,7 @@ Writes kappa_forgetting.md (the table) and kappa_forgetting.png. The outcome is 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import statistics
@@ -129,7 +130,7 @@ def fine_tune(
 
 def a_loss_at(history: list[tuple], target_b: float) -> float:
     """Task-A loss where the B loss first reaches ``target_b`` (linear interpolation between evaluations)."""
-    for (_, a0, b0), (_, a1, b1) in zip(history, history[1:]):
+    for (_, a0, b0), (_, a1, b1) in itertools.pairwise(history):
         if b1 <= target_b:
             if b0 <= target_b or b0 == b1:
                 return a1

@@ -100,7 +100,7 @@ def test_a_running_target_advances_a_policy_that_the_fixed_target_holds(tmp_path
     updates = [h for h in running.state.log_history if "gainrl/delta" in h]
     assert [h["gainrl/acc"] for h in updates] == [0.0] * 3 and [h["gainrl/target"] for h in updates] == [0.0] * 3
     n = 32 / 15
-    for update, epoch in zip(updates, range(3)):
+    for update, epoch in zip(updates, range(3), strict=True):
         angles = [h["gainrl/angle"] for h in running.state.log_history if "gainrl/angle" in h][
             4 * epoch : 4 * epoch + 4
         ]

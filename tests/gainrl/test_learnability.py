@@ -134,7 +134,7 @@ def test_answer_logprobs_equal_a_direct_forward_and_do_not_depend_on_the_batch(t
     answers = ["5", "6", "56"]
     batched = answer_logprobs(model, tokenizer, prompts, answers, prefix=" the answer is ", batch_size=3)
     alone = answer_logprobs(model, tokenizer, prompts, answers, prefix=" the answer is ", batch_size=1)
-    for (mean, total, count), (mean1, total1, count1) in zip(batched, alone, strict=True):
+    for (mean, total, count), (_, total1, count1) in zip(batched, alone, strict=True):
         assert count == count1 and total == pytest.approx(total1, abs=1e-4) and mean == pytest.approx(total / count)
     ids = tokenizer(" the answer is 56", add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer("56", add_special_tokens=False)["input_ids"]

@@ -28,8 +28,8 @@ def tiny(tiny_qwen2):
 def test_question_tokens_come_from_the_chat_template(tiny):
     _, tokenizer = tiny
     ids, is_question = prompt_token_masks(tokenizer, MESSAGES[0])
-    question = tokenizer.decode([t for t, q in zip(ids, is_question) if q])
-    template = tokenizer.decode([t for t, q in zip(ids, is_question) if not q])
+    question = tokenizer.decode([t for t, q in zip(ids, is_question, strict=True) if q])
+    template = tokenizer.decode([t for t, q in zip(ids, is_question, strict=True) if not q])
     assert question.strip() == "what is 3 plus 4?"
     assert "answer with a number" in template and "<|im_start|>assistant" in template
     assert (
@@ -59,9 +59,9 @@ def test_question_and_template_split_with_the_real_tokenizer(smollm2_tokenizer, 
                 "input_ids"
             ]
         )
-        asked = tokenizer.decode([t for t, q in zip(ids, is_question) if q])
+        asked = tokenizer.decode([t for t, q in zip(ids, is_question, strict=True) if q])
         assert question.strip() in asked and len(asked) <= len(question) + 2  # at most a merged edge character
-        template = tokenizer.decode([t for t, q in zip(ids, is_question) if not q])
+        template = tokenizer.decode([t for t, q in zip(ids, is_question, strict=True) if not q])
         assert "<|im_start|>assistant" in template and ("SmolLM" in template or "be brief" in template)
     plain_ids, plain_mask = prompt_token_masks(tokenizer, question)
     assert plain_ids == tokenizer(text=question)["input_ids"] and all(plain_mask)  # as TRL tokenizes a text prompt

@@ -2,10 +2,10 @@
 double of the suite, since vLLM does not run on this CPU.
 
 It has the attributes and methods GRPOTrainer uses (``sync_weights``, ``generate``, ``max_completion_length``,
-``generation_kwargs``, ``temperature``, the colocated engine's ``max_model_len``), records what it is sent on every call (the decoded prompts, the
-stop strings, the token limit, the temperature, the number of generations) and answers each prompt from a script: a function of the
-prompt's text that returns the completion's text. Like vLLM in colocate mode, it returns one completion per prompt
-and one log-prob list per completion token.
+``generation_kwargs``, ``temperature``, the colocated engine's ``max_model_len``), records what it is sent on every
+call (the decoded prompts, the stop strings, the token limit, the temperature, the number of generations) and answers
+each prompt from a script: a function of the prompt's text that returns the completion's text. Like vLLM in colocate
+mode, it returns one completion per prompt and one log-prob list per completion token.
 """
 
 from __future__ import annotations

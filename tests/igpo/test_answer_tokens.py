@@ -34,7 +34,8 @@ def test_every_answer_character_is_scored_with_the_real_tokenizer(smollm2_tokeni
             ids, first = _check(smollm2_tokenizer, prefix, answer)
             alone = len(smollm2_tokenizer(prefix, add_special_tokens=False)["input_ids"])
             merged += first < alone  # counting the prefix's own tokens would have dropped answer tokens
-    # The case of the issue: " <answer> " is [' <', 'answer', '>', ' '], " <answer> Paris" is [' <', 'answer', '>', ' Paris']
+    # The case of the issue: " <answer> " is [' <', 'answer', '>', ' '],
+    # " <answer> Paris" is [' <', 'answer', '>', ' Paris']
     ids, first = answer_tokens(smollm2_tokenizer, " <answer> ", "Paris")
     assert smollm2_tokenizer.convert_ids_to_tokens(ids[first:]) == ["ĠParis"] and first == 3
     assert merged >= len(ANSWERS)  # every answer after the trailing-space prefix at least

@@ -8,8 +8,8 @@ import torch
 from datasets import Dataset
 from helpers.scripted_vllm import install
 
-from infopo import IGPOConfig, IGPOTrainer, InfopoSFTConfig, InfopoSFTTrainer
-from infopo.data.lookup import lookup_context_questions, lookup_demonstrations, lookup_questions
+from infopo import IGPOConfig, IGPOTrainer
+from infopo.data.lookup import lookup_context_questions, lookup_questions
 from infopo.errors import InfopoConfigError
 from infopo.igpo.environment import ContextSearchEnvironment, ContextSearchTools
 
@@ -18,26 +18,6 @@ pytestmark = pytest.mark.slow
 CPU = dict(
     use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
 )
-
-
-@pytest.fixture(scope="module")
-def warm_model(tmp_path_factory, tiny_qwen2):
-    """The tiny model after 100 SFT steps on search demonstrations: it writes <search> and <answer> tags."""
-    folder = tmp_path_factory.mktemp("warm")
-    args = InfopoSFTConfig(
-        output_dir=str(folder / "run"),
-        max_steps=100,
-        per_device_train_batch_size=16,
-        learning_rate=5e-3,
-        logging_steps=100,
-        max_length=96,
-        seed=0,
-        **CPU,
-    )
-    trainer = InfopoSFTTrainer(model=tiny_qwen2, args=args, train_dataset=lookup_demonstrations(960))
-    trainer.train()
-    trainer.save_model(str(folder))
-    return str(folder)
 
 
 def _config(tmp_path, **fields):
@@ -201,10 +181,8 @@ def _tool_script(text: str) -> str:
     """TRL's tool loop: call the search tool first, then answer from the tool response."""
     relation, entity = re.findall(r"what is the (\w+) of (\w+)\?", text)[-1]
     if "<tool_response>" not in text:
-        return '<tool_call>\n{"name": "search", "arguments": {"query": "%s %s"}}\n</tool_call><|im_end|>' % (
-            entity,
-            relation,
-        )
+        call = f'{{"name": "search", "arguments": {{"query": "{entity} {relation}"}}}}'
+        return f"<tool_call>\n{call}\n</tool_call><|im_end|>"
     found = re.findall(rf"{entity} {relation} (\w+)", text.split("<tool_response>")[-1])
     return f"<answer> {found[0] if found else 'none'}</answer><|im_end|>"
 

@@ -19,7 +19,8 @@ def test_the_interval_is_the_normal_approximation():
 def test_format_greedy_prints_each_moment_with_its_interval():
     text = format_greedy({"start": RESULT, "end": {**RESULT, "success": 0.5}})
     assert text.splitlines() == [
-        "greedy held-out success at the start of training: 0.400 ± 0.048 (400 questions; F1 0.450, format errors 0.000)",
+        "greedy held-out success at the start of training: 0.400 ± 0.048 "
+        "(400 questions; F1 0.450, format errors 0.000)",
         "greedy held-out success at the end of training: 0.500 ± 0.049 (400 questions; F1 0.450, format errors 0.000)",
     ]
 

@@ -27,10 +27,10 @@ def test_rows_are_the_pieces_tokenized_alone_with_turns_masked_in(tokenizer):
             expected_ids += turn_ids + observation_ids
             expected_mask += [1] * len(turn_ids) + [0] * len(observation_ids)
         assert row["input_ids"] == expected_ids and row["assistant_masks"] == expected_mask
-        trained = tokenizer.decode([t for t, m in zip(row["input_ids"], row["assistant_masks"]) if m])
+        trained = tokenizer.decode([t for t, m in zip(row["input_ids"], row["assistant_masks"], strict=True) if m])
         assert trained == "".join(demo["turns"]) and demo["answer"] in trained
         # the rollout's pieces and the running text give the same tokens: no merge crosses a piece boundary
-        text = demo["prompt"] + "".join(t + o for t, o in zip(demo["turns"], demo["observations"] + [""]))
+        text = demo["prompt"] + "".join(t + o for t, o in zip(demo["turns"], demo["observations"] + [""], strict=True))
         assert tokenizer(text)["input_ids"] == row["input_ids"]
 
 
@@ -46,7 +46,7 @@ def test_conversational_trajectories_with_the_real_tokenizer(smollm2_tokenizer):
             demo["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
         )["input_ids"]
         assert row["input_ids"][: len(prompt_ids)] == prompt_ids and not any(row["assistant_masks"][: len(prompt_ids)])
-        trained = [t for t, m in zip(row["input_ids"], row["assistant_masks"]) if m]
+        trained = [t for t, m in zip(row["input_ids"], row["assistant_masks"], strict=True) if m]
         assert tokenizer.decode(trained) == "".join(demo["turns"])
         for piece in demo["turns"] + demo["observations"]:
             assert tokenizer.decode(tokenizer(piece, add_special_tokens=False)["input_ids"]) == piece
