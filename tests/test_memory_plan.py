@@ -100,6 +100,20 @@ def test_probe_token_budget_is_the_trainers():
     assert larger.phase_gb["probe"] == pytest.approx(4 * default, rel=0.01)
 
 
+def test_did_entropy_keeps_a_frozen_copy_only_without_a_reference():
+    fields = {"model_name_or_path": "Qwen/Qwen2.5-7B-Instruct", "did_entropy_steps": 10}
+
+    def copy_gb(extra: dict, command: str) -> float | None:
+        plan = memory_plan({**fields, **extra}, command, gpu_gb=80, num_gpus=8, stage=2)
+        return next((gb for term, gb, _ in plan.rows if term.startswith("DID reference")), None)
+
+    # SFT and GRPO with beta 0 keep a whole bf16 copy (7.62e9 x 2 bytes), unsharded; a reference or LoRA needs none
+    assert copy_gb({}, "sft") == pytest.approx(15.23, abs=0.01)
+    assert copy_gb({"beta": 0.0}, "grpo") == pytest.approx(15.23, abs=0.01)
+    assert copy_gb({"beta": 0.04}, "grpo") is None and copy_gb({"use_peft": True}, "sft") is None
+    assert "did" in memory_plan({**fields}, "sft", gpu_gb=80, num_gpus=8, stage=2).phase_gb
+
+
 def test_the_real_scale_recipes_are_the_ones_recorded():
     assert [path.name for path in REAL_SCALE] == sorted(BATCHES_BEFORE)
 

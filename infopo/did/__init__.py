@@ -1,6 +1,8 @@
-"""DID: differential-information analysis of DPO (arXiv 2505.23761).
+"""DID: differential-information analysis of DPO, and of any update (arXiv 2505.23761).
 
-Pure functions in :mod:`infopo.did.info`; the trainer (:class:`DIDDPOTrainer` with :class:`DIDDPOConfig`, loaded on
+Pure functions in :mod:`infopo.did.info`; every infopo trainer's DID entropy (the ``did_entropy_*`` fields of
+:mod:`infopo.did.arguments`, :mod:`infopo.did.monitor`; GRPO and IGPO also order each group's best and worst rollout);
+the trainer (:class:`DIDDPOTrainer` with :class:`DIDDPOConfig`, loaded on
 first access) logs the ``did/*`` metrics from the log-probs DPO already computes; :mod:`infopo.did.analyze` holds the
 offline analysis and the optimal rejected-response pair builder (``infopo did analyze`` / ``make-pairs``).
 """

@@ -143,6 +143,16 @@ class IGPOConfig(InfopoGRPOConfig):
         },
     )
 
+    probe_backend: str = field(
+        default="packed",
+        metadata={
+            "help": "Where the probe runs: 'packed' (one masked forward of the training model per token budget of "
+            "rollouts) or 'vllm' (prompt log-probs of prefix + answer copy from the colocated vLLM engine that "
+            "generated the rollouts, whose prefix cache holds the prefixes; needs use_vllm and vllm_mode "
+            "'colocate'; values to the precision of vLLM's dtype)."
+        },
+    )
+
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
         choices = {
@@ -152,10 +162,15 @@ class IGPOConfig(InfopoGRPOConfig):
             "f1_words": ("set", "multiset"),
             "answer_extraction": ("authors", "last_in_final_turn"),
             "probe_context": ("auto", "authors", "plain"),
+            "probe_backend": ("packed", "vllm"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.probe_backend == "vllm" and not (self.use_vllm and self.vllm_mode == "colocate"):
+            raise ValueError(
+                "probe_backend 'vllm' scores on the colocated engine: set use_vllm and vllm_mode 'colocate'"
+            )
         if self.max_turns < 1 or self.max_turn_tokens < 1:
             raise ValueError("max_turns and max_turn_tokens must be at least 1")
         if self.probe_token_budget < 1:

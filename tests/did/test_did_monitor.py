@@ -214,3 +214,28 @@ def test_analyze_refuses_what_it_cannot_do(tiny_qwen2):
         run_analyze([*models, "--prompts", "synthetic:arithmetic_prompts", "--k", "1"])
     with pytest.raises(InfopoConfigError, match="--rejected_model scores preference pairs"):
         run_analyze([*models, "--prompts", "synthetic:arithmetic_prompts", "--rejected_model", tiny_qwen2])
+
+
+@pytest.mark.slow
+def test_two_ranks_order_groups_split_over_them_and_gather_the_entropy(tmp_path, tiny_qwen2):
+    """Groups of 4 rollouts over 2 ranks of 2: best and worst meet in the gather; 3 prompts split 2 + 1 (+ 1 of
+    weight 0), and both ranks log the same gathered values."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    helper = str(REPO / "tests" / "helpers" / "did_grpo_ranks.py")
+    result = subprocess.run([*launcher, helper, tiny_qwen2, str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["kind"] == ranks[1]["kind"] == "frozen copy"
+    logs = [{entry["step"]: entry for entry in rank["history"] if "did/ordered_frac" in entry} for rank in ranks]
+    assert set(logs[0]) == set(logs[1]) == {1, 2}
+    for key in ("did/ordered_frac", "did/margin_policy", "did/margin_ref"):
+        assert logs[0][2][key] == pytest.approx(logs[1][2][key], abs=1e-9)
+    assert logs[0][1]["did/margin_policy"] == pytest.approx(logs[0][1]["did/margin_ref"], abs=1e-4)
+    assert logs[0][1]["did/ordered_frac"] == 1.0
+    assert logs[0][2]["did/entropy"] == pytest.approx(logs[1][2]["did/entropy"], abs=1e-9)
+    assert math.isfinite(logs[0][2]["did/entropy"]) and logs[0][2]["did/entropy_k"] == 4
