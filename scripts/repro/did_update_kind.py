@@ -17,7 +17,7 @@ itself (l = 0: q is uniform over what the policy samples, the estimate's no-upda
 (``outputs/igpo_tiny`` against ``outputs/igpo_warmstart_tiny``, from ``make demo``) is read the same way on held-out
 questions, when those folders exist.
 
-    python scripts/repro/did_update_kind.py [--steps 60] [--k 16] [--out docs/repro]
+    python scripts/repro/did_update_kind.py [--steps 60] [--k 8] [--prompts 8] [--out docs/repro]
 
 Writes did_update_kind.json, .md and .png. K is fixed for every row: the estimate is biased at small K.
 """
@@ -76,6 +76,7 @@ def instruction_rows(seed: int = 0) -> list[dict]:
 
 
 def fine_tune(base: str, data: Dataset, folder: str, args) -> tuple[str, list[dict]]:
+    print(f"fine-tuning on {len(data)} rows into {folder}", flush=True)
     config = InfopoSFTConfig(
         output_dir=folder, max_steps=args.steps, per_device_train_batch_size=8, learning_rate=args.learning_rate,
         logging_steps=args.did_steps, did_entropy_steps=args.did_steps, did_entropy_prompts=8, did_entropy_k=args.k,
@@ -93,6 +94,7 @@ def fine_tune(base: str, data: Dataset, folder: str, args) -> tuple[str, list[di
 
 
 def read(policy_path: str, ref_path: str, tokenizer, prompts: list, args) -> dict:
+    print(f"reading {policy_path} against {ref_path} on {len(prompts)} prompts", flush=True)
     policy = AutoModelForCausalLM.from_pretrained(policy_path).eval()
     reference = AutoModelForCausalLM.from_pretrained(ref_path).eval()
     torch.manual_seed(0)
@@ -105,9 +107,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--learning_rate", type=float, default=2e-5)
     parser.add_argument("--did_steps", type=int, default=20)
-    parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--prompts", type=int, default=16, help="held-out prompts of each kind")
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=24)
+    parser.add_argument("--prompts", type=int, default=8, help="held-out prompts of each kind")
     parser.add_argument("--out", default="docs/repro")
     args = parser.parse_args()
     started = time.time()
@@ -120,7 +122,12 @@ def main() -> None:
         "arithmetic": arithmetic_sft(args.prompts, seed=101, conversational=True)["prompt"],
         "instructions": [row["prompt"] for row in held_instructions],
     }
-    result = {"settings": vars(args), "train_rows": len(train_instructions), "runs": {}}
+    result = {
+        "settings": vars(args),
+        "date": time.strftime("%Y-%m-%d"),
+        "train_rows": len(train_instructions),
+        "runs": {},
+    }
     with tempfile.TemporaryDirectory() as folder:
         result["runs"]["no update (start vs start)"] = {
             kind: read(base, base, tokenizer, prompts, args) for kind, prompts in held_prompts.items()
@@ -153,6 +160,9 @@ def markdown(result: dict) -> str:
     settings = result["settings"]
     lines = [
         "# DID entropy per token of three updates",
+        "",
+        f"Written by `scripts/repro/did_update_kind.py` on {result['date']} on a 2-core CPU (shared with other jobs); "
+        "SmolLM2-135M-Instruct is a Q4_1 copy. The reading: [DID](../methods/did.md#did-in-every-trainer).",
         "",
         f"K = {settings['k']} samples of up to {settings['max_new_tokens']} tokens on {settings['prompts']} held-out "
         f"prompts of each kind; SFT {settings['steps']} steps x 8 rows at learning rate {settings['learning_rate']:g} "
