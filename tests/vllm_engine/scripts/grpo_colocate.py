@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+from colocate import COLOCATED_CPU  # this folder: a script's own folder is on sys.path
+
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
@@ -61,16 +63,9 @@ def main(model_dir: str, out: str) -> None:
         max_completion_length=16,
         max_steps=2,
         learning_rate=1e-4,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        use_vllm=True,
-        vllm_mode="colocate",
         vllm_max_model_length=512,
-        disable_tqdm=True,
         seed=0,
+        **COLOCATED_CPU,
     )
     start = time.time()
     trainer = InfopoGRPOTrainer(model=model_dir, reward_funcs=[length_reward], args=args, train_dataset=data)

@@ -10,6 +10,8 @@ import os
 import sys
 import time
 
+from colocate import COLOCATED_CPU  # this folder: a script's own folder is on sys.path
+
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
@@ -29,18 +31,11 @@ def main(model_dir: str, out: str) -> None:
         max_completion_length=192,
         max_steps=2,
         learning_rate=1e-5,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        bf16=False,
-        use_vllm=True,
-        vllm_mode="colocate",
         vllm_max_model_length=1024,
         probe_backend="vllm",
         greedy_eval_questions=2,
-        disable_tqdm=True,
         seed=0,
+        **COLOCATED_CPU,
     )
     evaluation = lookup_questions(8, seed=2, conversational=True)
     trainer = IGPOTrainer(model=model_dir, args=args, train_dataset=data, eval_dataset=evaluation)
