@@ -49,7 +49,9 @@ def trl_citation() -> str:
 
 
 def _versions() -> list[str]:
-    lines = []
+    from infopo.machine import describe_hardware
+
+    lines = [f"- hardware: {describe_hardware()}"]
     for package in FRAMEWORKS:
         try:
             lines.append(f"- {package}: {version(package)}")

@@ -38,21 +38,12 @@ def tiny_qwen2(infopo_cache):
 
 @pytest.fixture(scope="session")
 def warm_model(tmp_path_factory, tiny_qwen2):
-    """The tiny model after 100 SFT steps on search demonstrations: it writes <search> and <answer> tags (IGPO's
-    tests start from it)."""
-    from infopo import InfopoSFTConfig, InfopoSFTTrainer
-    from infopo.data.lookup import lookup_demonstrations
+    """The tiny model after 100 SFT steps on search demonstrations: its sampled rollouts search and often answer with
+    the tags (IGPO's tests start from it; tests/igpo/test_warm_start_premise.py checks that under both CPU kernel
+    paths)."""
+    from helpers.warm_model import train_warm_model
 
-    folder = tmp_path_factory.mktemp("warm")
-    args = InfopoSFTConfig(
-        output_dir=str(folder / "run"), max_steps=100, per_device_train_batch_size=16, learning_rate=5e-3,
-        logging_steps=100, max_length=96, seed=0, use_cpu=True, bf16=False, gradient_checkpointing=False,
-        report_to="none", save_strategy="no", disable_tqdm=True,
-    )  # fmt: skip
-    trainer = InfopoSFTTrainer(model=tiny_qwen2, args=args, train_dataset=lookup_demonstrations(960))
-    trainer.train()
-    trainer.save_model(str(folder))
-    return str(folder)
+    return train_warm_model(str(tmp_path_factory.mktemp("warm")), tiny_qwen2)
 
 
 @pytest.fixture(scope="session")

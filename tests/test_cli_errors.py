@@ -124,3 +124,21 @@ def test_training_commands_fail_fast_on_bad_input(tmp_path, capsys, command):
 def test_tools_fail_fast_on_bad_input(tmp_path, monkeypatch, capsys, argv, expected):
     monkeypatch.chdir(tmp_path)
     fails_fast(argv, capsys, expected)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--greedy_min_start_success", "1.5"], "greedy_min_start_success must be in [0, 1], got 1.5"),
+        (
+            ["--greedy_min_start_success", "0.1", "--greedy_eval_questions", "0"],
+            "greedy_min_start_success needs greedy_eval_questions > 0",
+        ),
+    ],
+    ids=["out-of-range", "no-evaluation"],
+)
+def test_the_start_floor_is_checked_before_any_model(tmp_path, capsys, flags, expected):
+    """The demo's floor on the start's greedy success (``greedy_min_start_success``) cannot be one that never
+    applies: out of [0, 1], or without the start evaluation it reads."""
+    argv = ["igpo", "--config", str(RECIPES / "igpo_tiny.yaml"), "--output_dir", str(tmp_path / "never"), *flags]
+    fails_fast(argv, capsys, expected)

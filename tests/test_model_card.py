@@ -1,5 +1,7 @@
+import torch
 from huggingface_hub import ModelCard
 
+from infopo.machine import cpu_model
 from infopo.model_card import build_model_card, final_metrics, is_hub_id, pipeline_quick_start, trl_citation
 
 
@@ -37,6 +39,8 @@ def test_card_body_records_recipe_and_metrics():
     assert "huggingface.co/papers/2305.18290" in text
     assert 'model="someone/qwen-dpo"' in text and '"content": "hi"' in text
     assert "@misc{dpo}" in text and "@software{vonwerra2020trl" in text and trl_citation() in text
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert f"- hardware: {cpu_model()} (PyTorch CPU kernels {capability})" in text  # results can depend on kernels
 
 
 def test_local_and_tiny_names_stay_out_of_front_matter(tmp_path):

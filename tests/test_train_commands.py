@@ -201,7 +201,12 @@ def test_the_demo_runs_shortened(tmp_path, monkeypatch, capsys):
     assert main([*commands[0], *shorten, "--output_dir", str(warm)]) == 0
     igpo_args = [*commands[1], *shorten, "--output_dir", str(igpo), "--greedy_eval_questions", "8"]
     igpo_args[igpo_args.index("--model_name_or_path") + 1] = str(warm)
-    assert main(igpo_args) == 0
+    # Two warm-start steps teach nothing: the demo's floor refuses the start before any RL step, in one line.
+    assert main(igpo_args) == 2
+    refusal = capsys.readouterr().err.strip().splitlines()[-1]
+    assert refusal.startswith("infopo igpo: error: the start model does not answer: greedy success 0.000 on 8")
+    assert "the warm start did not learn the task" in refusal and not (igpo / "model.safetensors").exists()
+    assert main([*igpo_args, "--greedy_min_start_success", "0"]) == 0
     printed = capsys.readouterr().out
     assert "greedy held-out success at the start of training" in printed
     assert "greedy held-out success at the end of training" in printed and "(8 questions;" in printed

@@ -98,19 +98,27 @@ def as_prompt(question: str, conversational: bool):
 
 SPLITS = ("all", "train", "held_out")
 TRAIN_SHARE = 0.7
+SPLIT_SEED = 0
 
 
 def split_countries(world: dict, split: str = "all") -> list[str]:
-    """The countries of a split: ``train`` (the first 70% by name), ``held_out`` (the rest) or ``all``.
+    """The countries of a split: ``train`` (70% of them, drawn with ``SPLIT_SEED``), ``held_out`` (the rest) or
+    ``all`` (sorted by name).
 
     Warm-start demonstrations use ``train``; RL and evaluation use ``held_out``, so the policy must copy answers out
-    of retrieved text rather than recall them.
+    of retrieved text rather than recall them. The split is random, not alphabetical: with the first 70% by name,
+    every held-out country began with a syllable no train country began with (s, t, v, z), so a model that had
+    learned to copy names still mis-copied held-out countries into its queries (1-hop held-out success 0.59-0.60
+    after the demo's warm start, against 0.94-1.00 with the random split, same seeds; docs/index.md#the-warm-start).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     names = sorted(world)
+    if split == "all":
+        return names
+    random.Random(SPLIT_SEED).shuffle(names)
     cut = int(len(names) * TRAIN_SHARE)
-    return {"all": names, "train": names[:cut], "held_out": names[cut:]}[split]
+    return names[:cut] if split == "train" else names[cut:]
 
 
 def _question(rng: random.Random, world: dict, two_hop_share: float, countries: list[str]) -> tuple[str, str, int]:
@@ -183,8 +191,11 @@ def _trajectory(
     countries: list[str],
     two_hop_share: float,
     conversational: bool,
+    hasty_share: float = 0.0,
 ) -> dict:
-    """One demonstration: the question, the model's turns and the observations between them."""
+    """One demonstration: the question, the model's turns and the observations between them. With probability
+    ``hasty_share`` a 2-hop demonstration stops after its first search and answers the name that search found (the
+    capital, or the country), which is wrong."""
     country = rng.choice(countries)
     facts = world[country]
     kind = rng.random()
@@ -192,22 +203,25 @@ def _trajectory(
         relation = rng.choice(("capital", "leader", "river"))
         question = f"what is the {relation} of {country}?"
         hops = [(f"{country} {relation}", f"{country} {relation} {facts[relation]}")]
-        answer = facts[relation]
+        answer, found = facts[relation], None
     elif kind < 1 - two_hop_share / 2:
         question = f"who is the mayor of the capital of {country}?"
         hops = [
             (f"{country} capital", f"{country} capital {facts['capital']}"),
             (f"{facts['capital']} mayor", f"{facts['capital']} mayor {facts['mayor']}"),
         ]
-        answer = facts["mayor"]
+        answer, found = facts["mayor"], facts["capital"]
     else:
         question = f"who is the leader of the country whose capital is {facts['capital']}?"
         hops = [
             (f"capital {facts['capital']}", f"{country} capital {facts['capital']}"),
             (f"{country} leader", f"{country} leader {facts['leader']}"),
         ]
-        answer = facts["leader"]
-    turns = [f" <search> {query}</search>" for query, _ in hops] + [f" <answer> {answer}</answer>"]
+        answer, found = facts["leader"], country
+    given = answer
+    if len(hops) == 2 and hasty_share and rng.random() < hasty_share:  # no draw without it: the same data as before
+        hops, given = hops[:1], found
+    turns = [f" <search> {query}</search>" for query, _ in hops] + [f" <answer> {given}</answer>"]
     observations = [_observation(rng, fact, documents) for _, fact in hops]
     return {
         "prompt": as_prompt(question, conversational),
@@ -226,9 +240,10 @@ def lookup_trajectories(
     num_countries: int = 400,
     world_seed: int = 0,
     split: str = "all",
+    hasty_share: float = 0.0,
 ) -> Dataset:
     """Whole demonstrations: ``prompt`` (the question), ``turns`` (the model's texts), ``observations`` (the
-    environment's texts, one fewer than turns) and ``answer``.
+    environment's texts, one fewer than turns) and ``answer`` (the question's right answer).
 
     A 1-hop question takes ``<search> country relation</search>`` then ``<answer> value</answer>``; a 2-hop one
     (both kinds of :func:`lookup_questions`, ``two_hop_share`` of the questions) searches twice. Observations look
@@ -238,13 +253,20 @@ def lookup_trajectories(
     plain copy. :func:`infopo.igpo.warm_start.tokenize_trajectories` turns them into SFT rows that train on the
     model's turns only. ``conversational``: the prompt is the protocol, a worked example and the question
     (:func:`as_prompt`).
+
+    ``hasty_share``: the share of 2-hop demonstrations whose demonstrator stops after the first search and answers
+    the intermediate name it found (a hasty agent: the IGPO demo's warm start, where RL has to learn the second
+    search; ``answer`` stays the right one). 0 (the default) draws exactly the demonstrations it always drew.
     """
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
     documents = list(lookup_corpus(num_countries, world_seed)["text"])
     countries = split_countries(world, split)
     return Dataset.from_list(
-        [_trajectory(rng, world, documents, countries, two_hop_share, conversational) for _ in range(num_rows)]
+        [
+            _trajectory(rng, world, documents, countries, two_hop_share, conversational, hasty_share)
+            for _ in range(num_rows)
+        ]
     )
 
 

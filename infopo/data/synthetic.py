@@ -15,6 +15,7 @@ Tasks:
 - ``lookup_questions`` / ``lookup_held_out_questions`` / ``lookup_trajectories`` / ``lookup_corpus``: the multi-hop
   lookup world of :mod:`infopo.data.lookup` (questions with an ``answer`` column, about all or the held-out
   countries; search demonstrations about the train countries; the documents a search environment retrieves from);
+  ``lookup_hasty_trajectories``: demonstrations that often skip the second search (the IGPO demo's warm start);
   ``lookup_context_questions``: questions that carry their own ``documents`` (per-episode search).
 """
 
@@ -176,6 +177,15 @@ def lookup_trajectories_task(num_rows: int = 256, seed: int = 0, conversational:
 
 
 @synthetic_task
+def lookup_hasty_trajectories_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
+    """``lookup_trajectories`` from a hasty demonstrator: 70% of its 2-hop demonstrations stop after the first search
+    and answer the name it found (the IGPO demo's warm start: IGPO has to learn the second search)."""
+    from infopo.data.lookup import lookup_trajectories
+
+    return lookup_trajectories(num_rows, seed, conversational, two_hop_share=0.8, split="train", hasty_share=0.7)
+
+
+@synthetic_task
 def lookup_context_questions_task(num_rows: int = 256, seed: int = 0, conversational: bool = False) -> Dataset:
     """Questions that each carry their own documents (a fresh small world per row; see
     :func:`infopo.data.lookup.lookup_context_questions`), for per-episode search environments."""
@@ -200,6 +210,7 @@ SYNTHETIC_TASKS: dict[str, Callable[..., Dataset]] = {
     "lookup_questions": lookup_questions_task,
     "lookup_held_out_questions": lookup_held_out_questions_task,
     "lookup_trajectories": lookup_trajectories_task,
+    "lookup_hasty_trajectories": lookup_hasty_trajectories_task,
     "lookup_context_questions": lookup_context_questions_task,
     "lookup_corpus": lookup_corpus_task,
 }

@@ -120,6 +120,14 @@ class IGPOConfig(InfopoGRPOConfig):
             "igpo/greedy_success_end, ...). 0: off."
         },
     )
+    greedy_min_start_success: float = field(
+        default=0.0,
+        metadata={
+            "help": "Stop before the first step (exit status 2, one line) when the greedy success at the start "
+            "(greedy_eval_questions) is below this: RL from a policy that almost never answers right has no outcome "
+            "signal, and its run would print 0 -> 0. `make demo` uses 0.1 (docs/index.md says why). 0: off."
+        },
+    )
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
@@ -179,3 +187,9 @@ class IGPOConfig(InfopoGRPOConfig):
             raise ValueError(f"retriever_url must start with http:// or https://, got {self.retriever_url!r}")
         if self.greedy_eval_questions < 0:
             raise ValueError(f"greedy_eval_questions must be >= 0, got {self.greedy_eval_questions}")
+        if not 0.0 <= self.greedy_min_start_success <= 1.0:
+            raise ValueError(f"greedy_min_start_success must be in [0, 1], got {self.greedy_min_start_success}")
+        if self.greedy_min_start_success > 0 and self.greedy_eval_questions == 0:
+            raise ValueError(
+                "greedy_min_start_success needs greedy_eval_questions > 0 (the start's evaluation), or set it to 0"
+            )

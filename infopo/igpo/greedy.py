@@ -8,6 +8,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
+from infopo.errors import InfopoConfigError
 from infopo.igpo.episodes import answer_aliases
 from infopo.igpo.rewards import answer_f1, exact_match
 
@@ -26,6 +27,24 @@ class GreedyEvaluation(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = self._evaluate("start")
+        result, floor = self.trainer.greedy_results["start"], args.greedy_min_start_success
+        if result["success"] < floor:  # every rank holds the same reduced result: all stop together
+            self._clear_progress_bar()  # the refusal is one line of its own, not the tail of an empty bar
+            raise InfopoConfigError(
+                f"the start model does not answer: greedy success {result['success']:.3f} on "
+                f"{result['questions']:.0f} held-out questions (F1 {result['f1']:.3f}, format errors "
+                f"{result['format_error_frac']:.3f}) is below greedy_min_start_success {floor:g}, so RL from it has "
+                "no outcome signal: the warm start did not learn the task; train it longer (--max_steps) or with "
+                "another --seed, or set --greedy_min_start_success 0 to train anyway"
+            )
+
+    def _clear_progress_bar(self) -> None:
+        for callback in self.trainer.callback_handler.callbacks:
+            bar = getattr(callback, "training_bar", None)
+            if bar is not None:
+                bar.leave = False
+                bar.close()
+                callback.training_bar = None
 
     def on_train_end(self, args, state, control, **kwargs):
         state.log_history.append({**self.start, **self._evaluate("end"), "step": state.global_step})

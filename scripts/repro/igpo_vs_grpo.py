@@ -26,6 +26,10 @@ Protocol:
         [--name igpo_vs_grpo] [--out docs/repro]
 
 Writes <name>.md/.json/.png (``--name``, default igpo_vs_grpo). The outcome is whatever the run gives.
+
+The reports in docs/repro/igpo_vs_grpo*.md came from the warm-start recipe and lookup world before 2026-12-05
+(commit 42fa2d2); since then the demo's demonstrator is hasty and the train/held-out split random, so a run today
+starts elsewhere (the step-0 figures quoted above are those runs').
 """
 
 from __future__ import annotations
