@@ -1,5 +1,5 @@
 """infopo's trainer configs: TRL's configs plus the fields every infopo trainer shares (KappaTune, the DID entropy;
-GAIN-RL for GRPO)."""
+GAIN-RL and dynamic sampling for GRPO)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from trl import DPOConfig, GRPOConfig, SFTConfig
 
 from infopo.did.arguments import DIDEntropyArguments
+from infopo.dynamic_sampling.config import DynamicSamplingArguments
 from infopo.gainrl.config import GainRLArguments
 from infopo.kappa.config import KappaArguments
 from infopo.recipe import SECRET_FIELDS
@@ -109,9 +110,12 @@ class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments, DIDEntropyArgum
 
 
 @dataclass
-class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments, DIDEntropyArguments):
+class InfopoGRPOConfig(
+    RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments, DIDEntropyArguments, DynamicSamplingArguments
+):
     """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`,
-    :class:`~infopo.gainrl.config.GainRLArguments` and :class:`~infopo.did.arguments.DIDEntropyArguments`."""
+    :class:`~infopo.gainrl.config.GainRLArguments`, :class:`~infopo.did.arguments.DIDEntropyArguments` and
+    :class:`~infopo.dynamic_sampling.config.DynamicSamplingArguments`."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -124,6 +128,7 @@ class InfopoGRPOConfig(RedactedPickle, GRPOConfig, KappaArguments, GainRLArgumen
         self.check_kappa()
         self.check_did()
         self.check_gainrl()
+        self.check_dynamic_sampling()
 
 
 def adopt_config(config, config_class: type, default_output_dir: str):

@@ -53,3 +53,10 @@ KAPPATUNE = arxiv_paper(
     ["Oswaldo Ludwig"],
     "2506.16289",
 )
+
+DAPO = arxiv_paper(
+    "yu2025dapo",
+    "DAPO: An Open-Source LLM Reinforcement Learning System at Scale",
+    ["Qiying Yu", "Zheng Zhang", "Ruofei Zhu", "Yufeng Yuan", "Xiaochen Zuo", "Yu Yue", "others"],
+    "2503.14476",
+)

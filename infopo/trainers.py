@@ -25,6 +25,7 @@ from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
 from infopo.configs import InfopoDPOConfig, InfopoGRPOConfig, InfopoSFTConfig, RedactedPickle, adopt_config
 from infopo.data.validation import degenerate_counts
 from infopo.did.monitor import DIDEntropyMixin, DIDRolloutMixin
+from infopo.dynamic_sampling.trainer import DynamicSamplingMixin
 from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
@@ -148,6 +149,7 @@ class InfopoDPOTrainer(
 
 
 class InfopoGRPOTrainer(
+    DynamicSamplingMixin,
     VLLMCPUSyncMixin,
     TrainerArgumentsMixin,
     GainRLTrainerMixin,
@@ -158,8 +160,9 @@ class InfopoGRPOTrainer(
     InfopoCheckpointMixin,
     trl.GRPOTrainer,
 ):
-    """TRL's ``GRPOTrainer`` with KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields), the
-    DID entropy and the rollout log-margin ordering (``did_entropy_*``) and infopo's model card."""
+    """TRL's ``GRPOTrainer`` with dynamic sampling (``dynamic_sampling*`` fields) and the ``rollouts_generated``
+    count, KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields), the DID entropy and the
+    rollout log-margin ordering (``did_entropy_*``) and infopo's model card."""
 
     infopo_method = "grpo"
     config_class = InfopoGRPOConfig

@@ -8,6 +8,7 @@ ORDERS = ("angle", "length", "random", "answer_logprob", "learnability")
 SIGNALS = ("angle", "answer_logprob", "length")
 """What ``infopo gainrl score --signal`` writes, and the order each one ranks for."""
 TARGETS = ("fixed", "running")
+LEARNABILITY_DRAWS = ("variance", "thompson")
 
 
 @dataclass
@@ -69,6 +70,14 @@ class GainRLArguments:
         metadata={
             "help": "A prompt predicted to give a zero-variance group is skipped with that "
             "probability, at most 1 - this: its least chance per epoch to be drawn."
+        },
+    )
+    learnability_draw: str = field(
+        default="variance",
+        metadata={
+            "help": "How the learnability order picks an epoch's prompts: 'variance' (highest predicted success "
+            "variance, the least-tried share and the zero-variance skip) or 'thompson' (MoPPS, arXiv 2507.04632: "
+            "one success rate sampled from each prompt's posterior, the M closest to 0.5)."
         },
     )
     learnability_prior_strength: float = field(
@@ -143,6 +152,10 @@ class GainRLArguments:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if not 0.0 <= self.learnability_explore <= 1.0 or not 0.0 <= self.learnability_skip_floor <= 1.0:
             raise ValueError("learnability_explore and learnability_skip_floor must lie in [0, 1]")
+        if self.learnability_draw not in LEARNABILITY_DRAWS:
+            raise ValueError(
+                f"learnability_draw must be one of {', '.join(LEARNABILITY_DRAWS)}, got {self.learnability_draw!r}"
+            )
         if not self.learnability_prior_strength > 0:
             raise ValueError(f"learnability_prior_strength must be > 0, got {self.learnability_prior_strength}")
         if self.gainrl_max_delta is not None and self.gainrl_max_delta < self.gainrl_min_delta:

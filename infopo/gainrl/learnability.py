@@ -23,11 +23,17 @@ in proportion to the chance its group would be wasted, and even a prompt certain
 a ``skip_floor`` chance per epoch to be drawn, as GRESO keeps a minimum exploration probability, because a policy that
 changes can make it learnable again. Skipped prompts fill the epoch only if too few remain (never fewer than M).
 Observations of an epoch are folded into the posterior when it ends (as GAIN-RL's mu moves only at epoch ends).
+
+Thompson draw (``learnability_draw: thompson``, :func:`draw_thompson`): MoPPS's selection (arXiv 2507.04632, Alg. 1):
+one success rate sampled from each prompt's posterior, and the M prompts whose samples lie closest to 0.5 (MoPPS's
+target rate). The posterior is the same; what differs from the default draw is that the posterior's uncertainty,
+not a least-tried share and a skip probability, does the exploring.
 """
 
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 
@@ -100,3 +106,21 @@ def draw_learnable(
         "skipped": len(passed_over) - refill,
         "predicted_var": variance[torch.tensor(chosen)].mean().item(),
     }
+
+
+THOMPSON_TARGET = 0.5
+"""The success rate a Thompson draw aims at (MoPPS's default target: where p(1 - p) is largest)."""
+
+
+def draw_thompson(a: list[float], b: list[float], samples: int, generator: torch.Generator) -> dict:
+    """MoPPS's draw: p_i sampled from Beta(a_i, b_i) for every prompt, the ``samples`` prompts with the smallest
+    |p_i - 0.5| (ties by index). Returns ``indices``, ``skipped`` (0: nothing is passed over) and ``predicted_var``
+    (mean E[p(1 - p)] of the drawn prompts, as :func:`draw_learnable`)."""
+    count = len(a)
+    if not 0 < samples <= count:
+        raise ValueError(f"cannot draw {samples} of {count} prompts")
+    rng = random.Random(int(torch.randint(2**62, (1,), generator=generator)))
+    sampled = [rng.betavariate(alpha, beta) for alpha, beta in zip(a, b, strict=True)]
+    chosen = sorted(range(count), key=lambda i: (abs(sampled[i] - THOMPSON_TARGET), i))[:samples]
+    variance = expected_variance(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+    return {"indices": chosen, "skipped": 0, "predicted_var": variance[torch.tensor(chosen)].mean().item()}

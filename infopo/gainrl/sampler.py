@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Sampler
 
 from infopo.errors import InfopoConfigError
-from infopo.gainrl.learnability import draw_learnable
+from infopo.gainrl.learnability import draw_learnable, draw_thompson
 from infopo.gainrl.schedule import draw_epoch
 
 STATE_FILE = "gainrl_state.json"
@@ -122,7 +122,8 @@ class GainRLSampler(Sampler[int]):
 
 class LearnabilitySampler(GainRLSampler):
     """GAIN-RL's sampler with :func:`~infopo.gainrl.learnability.draw_learnable`'s draw: the M prompts of highest
-    predicted success variance under each prompt's Beta posterior (``prior``: its (a, b) before any rollout)."""
+    predicted success variance under each prompt's Beta posterior (``prior``: its (a, b) before any rollout); with
+    ``draw="thompson"`` :func:`~infopo.gainrl.learnability.draw_thompson`'s instead."""
 
     def __init__(
         self,
@@ -131,10 +132,12 @@ class LearnabilitySampler(GainRLSampler):
         explore: float,
         skip_floor: float,
         canonical: list[int] | None = None,
+        draw: str = "variance",
         **settings,
     ):
         super().__init__(**settings)
         self.prior, self.group_size, self.explore, self.skip_floor = prior, group_size, explore, skip_floor
+        self.draw = draw
         self.canonical = canonical or list(range(len(prior[0])))
 
     def epoch_indices(self) -> list[int]:
@@ -145,6 +148,10 @@ class LearnabilitySampler(GainRLSampler):
         a = [prior + done for prior, done in zip(self.prior[0], successes, strict=True)]
         b = [prior + tried - done for prior, tried, done in zip(self.prior[1], trials, successes, strict=True)]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + state.epoch)
+        if self.draw == "thompson":
+            draw = draw_thompson(a, b, self.samples_per_epoch, generator)
+            state.skipped, state.predicted_var = draw["skipped"], draw["predicted_var"]
+            return draw["indices"]
         draw = draw_learnable(
             a,
             b,

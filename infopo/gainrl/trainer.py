@@ -198,6 +198,7 @@ class GainRLTrainerMixin:
                 args.learnability_explore,
                 args.learnability_skip_floor,
                 canonical=self._gainrl_canonical,
+                draw=getattr(args, "learnability_draw", "variance"),
                 **settings,
             )
         return GainRLSampler(**settings)
@@ -288,15 +289,20 @@ class GainRLTrainerMixin:
         if self.gainrl_state is not None and self.args.gainrl_order == "learnability":
             args, state = self.args, self.gainrl_state
             prior = "answer log-prob scores" if args.gainrl_scores else "a uniform prior"
+            draw = (
+                f"the {args.gainrl_samples_per_epoch} prompts whose success rate, sampled from a Beta posterior of "
+                f"each prompt's successes (from {prior}), lies closest to 0.5 (Thompson sampling, as MoPPS)"
+                if getattr(args, "learnability_draw", "variance") == "thompson"
+                else f"the {args.gainrl_samples_per_epoch} prompts of highest predicted success variance E[p(1-p)] "
+                f"under a Beta posterior of each prompt's successes (from {prior}), {args.learnability_explore:g} "
+                "of them the least-tried, a prompt predicted to give a zero-variance group skipped with that "
+                f"probability (at most {1 - args.learnability_skip_floor:g})"
+            )
             sections.append(
                 (
                     "GAIN-RL data schedule",
                     (
-                        f"Prompts drawn by learnability: each epoch the {args.gainrl_samples_per_epoch} prompts of "
-                        "highest predicted success variance E[p(1-p)] under a Beta posterior of each prompt's "
-                        f"successes (from {prior}), {args.learnability_explore:g} of them the least-tried, a prompt "
-                        "predicted to give a zero-variance group skipped with that probability (at most "
-                        f"{1 - args.learnability_skip_floor:g}). "
+                        f"Prompts drawn by learnability: each epoch {draw}. "
                         f"{sum(state.trials)} rollouts counted over {state.epoch} epochs."
                     ),
                 )

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from infopo.dynamic_sampling.batches import groups_with_signal
+
 STD_EPS_INSIDE = 1e-8
 STD_EPS_OUTSIDE = 1e-6
 
@@ -170,6 +172,27 @@ def group_turn_advantages(
     rewards = igpo_turn_rewards(gains, outcomes, gain_weight, outcome_weight)
     groups = torch.arange(len(gains)) // group_size
     return discounted_turn_advantages(normalize_group_rewards(rewards, groups, mode), gamma)
+
+
+def turn_reward_signal(
+    gains: list[list[float]],
+    outcomes,
+    group_size: int,
+    *,
+    gain_weight: float = 1.0,
+    outcome_weight: float = 1.0,
+    mode: str = "joint",
+) -> list[bool]:
+    """For each group of ``group_size`` rollouts, whether its turn rewards (:func:`igpo_turn_rewards`) vary as
+    :func:`normalize_group_rewards` sees them, so that its advantages are not all zero (dynamic sampling keeps it):
+    ``joint``, any two of the group's finite turn rewards differ; ``separate``, its outcomes differ or its
+    information gains do. A group whose outcomes agree but whose gains differ has a signal."""
+    rows = [values.tolist() for values in igpo_turn_rewards(gains, outcomes, gain_weight, outcome_weight).per_rollout()]
+    if mode == "joint":
+        return groups_with_signal(rows, group_size)
+    outcome_signal = groups_with_signal([row[-1:] for row in rows], group_size)
+    gain_signal = groups_with_signal([row[:-1] for row in rows], group_size)
+    return [a or b for a, b in zip(outcome_signal, gain_signal, strict=True)]
 
 
 def token_advantages(turn_advantages: TurnRewards, turn_spans: list[list[tuple[int, int]]], length: int):

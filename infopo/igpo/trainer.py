@@ -52,6 +52,7 @@ from infopo.igpo.rewards import (
     info_gain_rewards,
     probe_values,
     token_advantages,
+    turn_reward_signal,
 )
 from infopo.igpo.rollout import TagRolloutMixin
 from infopo.igpo.turns import probe_boundaries
@@ -265,9 +266,12 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
             for index, values in zip(rows, logps, strict=True)
         }
 
-    def _generate_and_score_completions(self, inputs):
+    def _generation_round(self, inputs):
+        """One generation (the dynamic-sampling loop of :mod:`infopo.dynamic_sampling.trainer` calls it once per
+        round): TRL's rollouts and rewards, then IGPO's turn advantages, and each group's signal from its turn
+        rewards (:func:`~infopo.igpo.rewards.turn_reward_signal`)."""
         self._inputs = inputs
-        output = super()._generate_and_score_completions(inputs)
+        output = super()._generation_round(inputs)
         args, rollouts = self.args, self._rollouts
         multi_turn = [index for index, spans in enumerate(rollouts["spans"]) if len(spans) > 1]
         probes = self._probe(multi_turn)
@@ -286,6 +290,15 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
             mode=args.norm_mode,
             gamma=args.gamma,
         )
+        if self.refill_stream is not None and self.model.training:
+            self._group_signal = turn_reward_signal(
+                all_gains,
+                self._outcomes,
+                group_size,
+                gain_weight=args.gain_weight,
+                outcome_weight=args.outcome_weight,
+                mode=args.norm_mode,
+            )
         start = self.accelerator.process_index * len(inputs)
         local = advantages.select(range(start, start + len(inputs)))
         token_level, _ = token_advantages(local, rollouts["spans"], output["completion_ids"].shape[1])

@@ -9,6 +9,7 @@ import torch
 from infopo.gainrl.learnability import (
     PRIOR_CLIP,
     draw_learnable,
+    draw_thompson,
     expected_variance,
     prior_counts,
     zero_variance_probability,
@@ -72,6 +73,22 @@ def test_settled_prompts_are_skipped_as_often_as_predicted_but_the_epoch_is_alwa
     assert len(capped["indices"]) == 8 and capped["skipped"] <= 2  # too few left: skipped ones fill the epoch
     never = draw_learnable(a, b, trials, 8, 8, torch.Generator().manual_seed(0), explore=0.0, skip_floor=1.0)
     assert never["skipped"] == 0
+
+
+def test_the_thompson_draw_takes_the_sampled_rates_nearest_one_half():
+    """MoPPS's draw: a prompt whose posterior sits at 0.5 is always taken, one settled at 0 or 1 never; an untried
+    prompt (Beta(1, 1)) sometimes; the draw depends only on the generator."""
+    a = [5000.0, 1.0, 1.0, 200.0, 1.0, 600.0]
+    b = [5000.0, 200.0, 1.0, 1.0, 1.0, 400.0]  # 0.5, ~0, untried, ~1, untried, 0.6
+    taken = [draw_thompson(a, b, 3, torch.Generator().manual_seed(seed))["indices"] for seed in range(200)]
+    assert all(0 in draw and 1 not in draw and 3 not in draw and len(set(draw)) == 3 for draw in taken)
+    share = {index: sum(index in draw for draw in taken) / len(taken) for index in (2, 4, 5)}
+    assert 0.2 < share[2] < 0.8 and 0.2 < share[4] < 0.8 and share[5] > max(share[2], share[4])
+    again = draw_thompson(a, b, 3, torch.Generator().manual_seed(7))
+    assert again["indices"] == taken[7] and again["skipped"] == 0
+    assert again["predicted_var"] == pytest.approx(expected_variance(torch.tensor(a), torch.tensor(b))[taken[7]].mean())
+    with pytest.raises(ValueError, match="cannot draw 7 of 6 prompts"):
+        draw_thompson(a, b, 7, torch.Generator())
 
 
 def test_the_sampler_keeps_grpos_grouping_and_draws_from_the_posterior_at_the_epochs_start():

@@ -144,3 +144,21 @@ def test_two_ranks_keep_one_posterior(tmp_path, tiny_qwen2):
     for half in (slice(None, len(ranks[0]["seen"]) // 2), slice(len(ranks[0]["seen"]) // 2, None)):
         rows = [row for r in ranks for step in r["seen"][half] for row in step]  # one epoch, both ranks' shares
         assert len(set(rows)) == 8 and all(rows.count(row) == 4 for row in set(rows))
+
+
+def test_the_thompson_draw_trains_and_says_so_on_the_card(tmp_path, tiny_qwen2, data):
+    trainer, seen = train(
+        tiny_qwen2,
+        tmp_path / "run",
+        data,
+        gainrl_order="learnability",
+        learnability_draw="thompson",
+        gainrl_success_threshold=0.05,
+        num_train_epochs=2,
+    )
+    assert len(seen) == 8 and sum(trainer.gainrl_state.trials) == 2 * 8 * 4
+    assert all(h["learnability/skipped"] == 0 for h in trainer.state.log_history if "learnability/skipped" in h)
+    trainer.create_model_card()
+    assert "closest to 0.5 (Thompson sampling, as MoPPS)" in (tmp_path / "run" / "README.md").read_text()
+    with pytest.raises(ValueError, match="learnability_draw must be one of variance, thompson"):
+        config(tmp_path / "bad", gainrl_order="learnability", learnability_draw="greedy")
