@@ -106,6 +106,32 @@ def test_the_cap_on_rounds_trains_short_batches_on_what_it_kept(tmp_path, tiny_q
         assert batch["advantages"].shape == (8,) and int((batch["advantages"] != 0).sum()) == GROUP * groups
 
 
+def test_the_learnability_order_draws_and_counts_every_generated_group(tmp_path, tiny_qwen2):
+    """The order chooses which prompts are drawn (first rounds: the run's sampler; refills: the same draw with a
+    seed of its own), dynamic sampling what is kept; the posterior counts every generated rollout, kept or dropped."""
+    trainer = scripted_trainer(
+        tiny_qwen2,
+        str(tmp_path / "run"),
+        max_steps=4,
+        gainrl_samples_per_epoch=16,
+        gainrl_order="learnability",
+        gainrl_success_threshold=0.3,
+    )  # 16 prompts per epoch, 2 per step: the 4 steps stay in epoch 0, whose draw nothing observed can move
+    epoch = trainer._get_train_sampler().epoch_indices()
+    replica = RefillStream(trainer._refill_pass)
+    trainer.train()
+    state = trainer.gainrl_state
+    assert sum(state.trials) + sum(state.pending_trials) == trainer.rollouts_generated == 8 * len(trainer.rounds)
+    firsts, refills, position = [], [], 0
+    for count in _rounds_per_step(trainer.state.log_history):
+        step = [_groups(rows) for rows in trainer.rounds[position : position + count]]
+        position += count
+        firsts += step[0]
+        refills += [group for rows in step[1:] for group in rows]
+    assert firsts == epoch[:8] and refills and refills == replica.draw(len(refills))
+    assert set(refills) <= set(range(48)) and refills[:16] != epoch  # not the sampler's own draw again
+
+
 def test_resume_refills_as_the_uninterrupted_run(tmp_path, tiny_qwen2):
     full = scripted_trainer(tiny_qwen2, str(tmp_path / "full"), max_steps=4, save_strategy="steps", save_steps=2)
     full.train()

@@ -172,20 +172,26 @@ def _float64_matrix(seed: int, smallest: float = 1e-3) -> torch.Tensor:
 
 
 def test_the_bound_of_float64_weights_is_certified_where_their_float32_copy_would_exceed_it(monkeypatch):
-    """Seed 8: the float32-rounded matrix has a larger kappa than the float64 weights, and a bound computed on the
-    rounded copy (the old code) lies above the exact value; the bound from the weights themselves does not. (A float32
-    Gram matrix: a bfloat16 one leaves this kappa-1000 bound far below the exact value, so it cannot show the
+    """For some kappa-1000 float64 matrices the float32-rounded copy has a larger kappa than the weights, and a bound
+    computed on the rounded copy (the old code) lies above the exact value; the bound from the weights themselves
+    never does. Which seeds show it depends on the CPU's linear-algebra kernels (seeds 5, 17, 18, 28, 32, 37 of 40 with
+    AVX-512 on one machine, 12, 17, 28, 32 with AVX2; seed 8 on another), so the test looks over 40. (A float32 Gram
+    matrix: a bfloat16 one leaves this kappa-1000 bound far below the exact value, so it cannot show the
     difference.)"""
     from infopo.kappa import bounds
     from infopo.kappa.bounds import kappa_lower_bounds
 
     monkeypatch.setattr(bounds, "gram_dtype", lambda device: torch.float32)
 
-    weight = _float64_matrix(8)
-    values = torch.linalg.svdvals(weight)
-    exact = (values[0] / values[-1]).item()
-    assert kappa_lower_bounds([weight.float().double()])[0] > exact * (1 + 1e-7)  # the old route: not a bound
-    assert kappa_lower_bounds([weight])[0] <= exact * (1 + 1e-12)
+    rounded_exceeds = []
+    for seed in range(40):
+        weight = _float64_matrix(seed)
+        values = torch.linalg.svdvals(weight)
+        exact = (values[0] / values[-1]).item()
+        if kappa_lower_bounds([weight.float().double()])[0] > exact * (1 + 1e-7):
+            rounded_exceeds.append(seed)
+        assert kappa_lower_bounds([weight])[0] <= exact * (1 + 1e-12), seed
+    assert rounded_exceeds  # the old route is not a bound
     for seed in range(40):  # and for any float64 weights
         weight = _float64_matrix(seed, smallest=10 ** -(1 + seed % 5))
         values = torch.linalg.svdvals(weight)
