@@ -25,6 +25,14 @@ class IGPOConfig(InfopoGRPOConfig):
             "rollout is capped by max_completion_length)."
         },
     )
+    credit: str = field(
+        default="info_gain",
+        metadata={
+            "help": "How rollouts earn advantages: 'info_gain' (IGPO's turn advantages from information gains and "
+            "the outcome, the authors') or 'outcome' (TRL's sequence-level GRPO advantages from the outcome alone, "
+            "on the same rollouts and outcome reward, without the probe: the outcome-only baseline)."
+        },
+    )
     gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
     info_gain_kind: str = field(
         default="prob", metadata={"help": "Probe value: 'prob' (geometric-mean answer probability) or 'log_prob'."}
@@ -171,6 +179,7 @@ class IGPOConfig(InfopoGRPOConfig):
             "answer_extraction": ("authors", "last_in_final_turn"),
             "probe_context": ("auto", "authors", "plain"),
             "probe_backend": ("packed", "vllm"),
+            "credit": ("info_gain", "outcome"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

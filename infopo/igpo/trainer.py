@@ -269,10 +269,15 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
     def _generation_round(self, inputs):
         """One generation (the dynamic-sampling loop of :mod:`infopo.dynamic_sampling.trainer` calls it once per
         round): TRL's rollouts and rewards, then IGPO's turn advantages, and each group's signal from its turn
-        rewards (:func:`~infopo.igpo.rewards.turn_reward_signal`)."""
+        rewards (:func:`~infopo.igpo.rewards.turn_reward_signal`). ``credit: outcome`` keeps TRL's GRPO advantages
+        of the outcome (no probe), and the signal of the rewards."""
         self._inputs = inputs
         output = super()._generation_round(inputs)
         args, rollouts = self.args, self._rollouts
+        if getattr(args, "credit", "info_gain") == "outcome":  # TRL's GRPO advantages; dynamic sampling: by reward
+            start = self.accelerator.process_index * len(inputs)
+            self._log_igpo([[] for _ in inputs], {}, self._outcomes[start : start + len(inputs)])
+            return output
         multi_turn = [index for index, spans in enumerate(rollouts["spans"]) if len(spans) > 1]
         probes = self._probe(multi_turn)
         gains = [

@@ -50,7 +50,6 @@ def main() -> None:
     from infopo.igpo.probe_vllm import vllm_answer_logps
     from infopo.igpo.trainer import IGPOTrainer
     from infopo.models import resolve_model
-    from infopo.trainers import InfopoGRPOTrainer
 
     size = 4 * args.questions
     folder = tempfile.mkdtemp()
@@ -96,7 +95,6 @@ def main() -> None:
     trainer.current_gradient_accumulation_steps = 1
     questions = lookup_trajectories(args.questions, seed=7, conversational=True, two_hop_share=1.0)
     inputs = [questions[i // 4] for i in range(size)]
-    trainer._inputs = inputs
 
     captured = {}
     packed, vllm_probe = igpo_module.packed_answer_logps, igpo_module.vllm_answer_logps
@@ -119,14 +117,14 @@ def main() -> None:
 
     trainer._probe = probe_kept
 
-    def igpo_step(backend):
-        trainer.args.probe_backend = backend
-        return IGPOTrainer._generate_and_score_completions(trainer, inputs)
+    def step(credit: str, backend: str = "packed"):
+        trainer.args.credit, trainer.args.probe_backend = credit, backend  # outcome: TRL's GRPO advantages
+        return trainer._generate_and_score_completions(inputs)
 
     sides = {
-        "grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
-        "igpo_packed": lambda: igpo_step("packed"),
-        "igpo_vllm": lambda: igpo_step("vllm"),
+        "grpo": lambda: step("outcome"),
+        "igpo_packed": lambda: step("info_gain", "packed"),
+        "igpo_vllm": lambda: step("info_gain", "vllm"),
     }
     times = {side: [] for side in sides}
     logp_gaps, value_gaps = [], []

@@ -1,7 +1,7 @@
 """Benchmark: an IGPO step against a GRPO step on the same rollouts, in one run.
 
 Both sides use IGPOTrainer's multi-turn search rollouts (same model, same prompts, the same random seed before each
-call, so the same trajectories). GRPO: TRL's ``_generate_and_score_completions`` with the outcome reward only
+call, so the same trajectories). GRPO: ``credit: outcome``, TRL's scoring with the outcome reward only
 (sequence-level advantages). IGPO: the same plus the packed probe and the turn-level (B, T) advantages. Then one
 optimizer step on the batch, the same code for both. Models: ``toy``, the tiny kit's Llama at hidden 128 / 4
 layers after a short supervised warm start on search demonstrations, so rollouts search and answer; and the real
@@ -31,7 +31,6 @@ from infopo.igpo.config import IGPOConfig
 from infopo.igpo.trainer import IGPOTrainer
 from infopo.models import resolve_model
 from infopo.tiny import build_tiny_model, build_tokenizer
-from infopo.trainers import InfopoGRPOTrainer
 
 CPU = dict(
     use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", disable_tqdm=True
@@ -111,11 +110,12 @@ def measure(name: str, rounds: int, folder: str) -> None:
     trainer.create_optimizer_and_scheduler(num_training_steps=100)
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, read by the loss
     inputs = [questions[i // 4] for i in range(16)]
-    trainer._inputs = inputs  # the GRPO side calls TRL's method directly, which IGPO's rollouts read them from
-    sides = {
-        "grpo": lambda: InfopoGRPOTrainer._generate_and_score_completions(trainer, inputs),
-        "igpo": lambda: IGPOTrainer._generate_and_score_completions(trainer, inputs),
-    }
+
+    def step(credit: str):
+        trainer.args.credit = credit  # outcome: TRL's GRPO advantages on the same rollouts, no probe
+        return trainer._generate_and_score_completions(inputs)
+
+    sides = {"grpo": lambda: step("outcome"), "igpo": lambda: step("info_gain")}
     times = {"grpo": [], "igpo": []}
     trainer.model.train()
     for round_index in range(rounds):

@@ -21,9 +21,11 @@ rollouts generated so far (``rollouts_generated``) and the training seconds so f
 per arm and seed: the rollouts and seconds at the first evaluation that reached the target (the start plus
 ``--gain``), the mean fraction of generated groups with zero variance, and the final accuracy.
 
-    python scripts/repro/dynamic_sampling.py [--seeds 0 1 2] [--steps 160] [--arms ...] [--out docs/repro]
+    python scripts/repro/dynamic_sampling.py [--seeds 0 1 2] [--steps 160] [--eval_every 16] [--gain 0.015]
+        [--arms ...] [--out docs/repro] [--name dynamic_sampling]
 
-Writes dynamic_sampling.md, .json and .png. The outcome is whatever the runs give.
+Writes <name>.md, .json and .png (the longer run: ``--steps 320 --eval_every 32 --gain 0.025 --name
+dynamic_sampling_320``). The outcome is whatever the runs give.
 """
 
 from __future__ import annotations
@@ -122,14 +124,16 @@ def first_reaching(points: list, target: float):
 
 def report(result: dict, args, out: Path) -> None:
     runs, target, start = result["runs"], result["target"], result["start"]
+    settings = result["settings"]
     lines = [
         "# Dynamic sampling and the learnability order: rollouts and time to a target accuracy (miniature)",
         "",
         f"{result['date']}, {result['machine']}, one process, 2 threads. Weak start (300 SFT steps, sampled "
-        f"accuracy {start:.3f} at step 0, mean over arms and seeds); GRPO {args.steps} steps x 32 rollouts "
-        f"(4 prompts x 8) from 512 prompts, learning rate 1e-4; seeds {args.seeds}. Target: {target:.3f} (start + "
-        f"{args.gain:g}); evaluation every {args.eval_every} steps: exact accuracy of 4 samples (temperature 1) per "
-        "prompt on 256 held-out prompts. 'rollouts' counts every generated rollout, kept or dropped; 'seconds' is "
+        f"accuracy {start:.3f} at step 0, mean over arms and seeds); GRPO {settings['steps']} steps x 32 "
+        f"rollouts (4 prompts x 8) from 512 prompts, learning rate 1e-4; seeds {settings['seeds']}. Target: "
+        f"{target:.3f} (start + {settings['gain']:g}); evaluation every {settings['eval_every']} steps: exact "
+        "accuracy of 4 samples (temperature 1) per prompt on 256 held-out prompts. 'rollouts' counts every "
+        "generated rollout, kept or dropped; 'seconds' is "
         "training time, evaluations excluded.",
         "",
         "| arm | rollouts to target (per seed) | seconds to target (per seed) | zero-variance groups generated | "
@@ -160,9 +164,9 @@ def report(result: dict, args, out: Path) -> None:
             lines.append(
                 f"- ratio {numerator} / {denominator}: {medians[numerator] / medians[denominator]:.2f}x the rollouts"
             )
-    (out / "dynamic_sampling.md").write_text("\n".join(lines) + "\n")
-    (out / "dynamic_sampling.json").write_text(json.dumps(result, indent=1))
-    plot(runs, target, out / "dynamic_sampling.png")
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
+    plot(runs, target, out / f"{args.name}.png")
     print("\n".join(lines))
 
 
@@ -201,12 +205,13 @@ def main() -> None:
     parser.add_argument("--gain", type=float, default=STARTS["weak"]["gain"])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--out", default="docs/repro")
+    parser.add_argument("--name", default="dynamic_sampling", help="file name of the report (.md, .json, .png)")
     parser.add_argument("--report_only", action="store_true", help="rebuild the report from the saved JSON")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        report(json.loads((out / "dynamic_sampling.json").read_text()), args, out)
+        report(json.loads((out / f"{args.name}.json").read_text()), args, out)
         return
     weak = STARTS["weak"]
     limits = dict(operand_max=weak["operand_max"], product_max=weak["product_max"])
@@ -230,6 +235,7 @@ def main() -> None:
         "runs": runs,
         "start": start,
         "target": start + args.gain,
+        "settings": {"steps": args.steps, "eval_every": args.eval_every, "gain": args.gain, "seeds": args.seeds},
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
     }

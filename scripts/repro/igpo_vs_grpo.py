@@ -15,8 +15,8 @@ Protocol:
    4 rollouts per step, same BM25 top-3 search, same tags, same steps, rollouts, temperature (0.3, the demo's),
    learning rate and seed:
    - IGPO: IGPOTrainer (information gain + F1 outcome, joint normalisation, gamma 1);
-   - GRPO: the same trainer, rollouts and outcome reward with TRL's own sequence-level advantages (the IGPO
-     override skipped).
+   - GRPO: the same trainer, rollouts and outcome reward with TRL's own sequence-level advantages
+     (``credit: outcome``).
 4. Every ``eval_every`` steps: greedy rollouts on 400 held-out 2-hop questions RL never trains on
    (``IGPOTrainer.evaluate_greedily``): exact-match success (± 0.04 at 95% for p <= 0.2) and mean F1.
    Every step: TRL's ``frac_reward_zero_std``, the fraction of groups whose four outcomes are all equal (no GRPO
@@ -57,14 +57,6 @@ CPU = dict(
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 COUNTRIES = 400
 EVAL_QUESTIONS = 400
-
-
-class OutcomeOnlyTrainer(IGPOTrainer):
-    """The same rollouts and outcome reward as IGPO, with TRL's sequence-level GRPO advantages."""
-
-    def _generate_and_score_completions(self, inputs):
-        self._inputs = inputs  # the outcome reward reads each rollout's row
-        return super(IGPOTrainer, self)._generate_and_score_completions(inputs)
 
 
 def warm_start(folder: str, steps: int, rows: int) -> str:
@@ -125,14 +117,14 @@ def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, enviro
         learning_rate=args.learning_rate,
         max_steps=args.steps,
         logging_steps=1,
+        credit="info_gain" if arm == "IGPO" else "outcome",
         **CPU,
     )
     train = lookup_questions(
         args.steps * 8, seed=100 + seed, two_hop_share=1.0, split="held_out", num_countries=COUNTRIES
     )
     curve = GreedyCurve(args.eval_every, evaluation)
-    trainer_class = IGPOTrainer if arm == "IGPO" else OutcomeOnlyTrainer
-    trainer = trainer_class(
+    trainer = IGPOTrainer(
         model=model, args=config, train_dataset=train, callbacks=[curve], environment_factory=environment_factory
     )
     curve.trainer = trainer

@@ -62,6 +62,30 @@ def _check_turn_structure(trainer, output, group_size):
         assert total == pytest.approx(0.0, abs=1e-4)
 
 
+def test_outcome_credit_gives_grpos_advantages_of_the_outcome_without_the_probe(tmp_path, warm_model):
+    """``credit: outcome``: the same rollouts and outcome reward, TRL's sequence-level GRPO advantages (sample
+    std, eps 1e-4), and no probe forward."""
+    torch.manual_seed(0)
+    trainer = IGPOTrainer(
+        model=warm_model, args=_config(tmp_path, credit="outcome"), train_dataset=lookup_questions(16, seed=3)
+    )
+
+    def no_probe(rows):
+        raise AssertionError("the probe ran under credit: outcome")
+
+    trainer._probe = no_probe
+    trainer.model.train()
+    question = lookup_questions(2, seed=5, two_hop_share=1.0)
+    output = trainer._generate_and_score_completions([question[0]] * 4 + [question[1]] * 4)
+    outcomes = trainer._outcomes.float().view(2, 4)
+    mean, std = outcomes.mean(dim=1, keepdim=True), outcomes.std(dim=1, keepdim=True)  # TRL's nanstd: n - 1
+    assert output["advantages"].shape == (8,)
+    assert torch.allclose(output["advantages"], ((outcomes - mean) / (std + 1e-4)).flatten(), atol=1e-5)
+    assert trainer.rollouts_generated == 8 and "igpo/turns" in trainer._metrics["train"]
+    with pytest.raises(ValueError, match="credit must be one of info_gain, outcome"):
+        _config(tmp_path, credit="gain")
+
+
 def test_tag_loop_through_transformers_generate(tmp_path, warm_model):
     torch.manual_seed(0)
     trainer = IGPOTrainer(model=warm_model, args=_config(tmp_path), train_dataset=lookup_questions(16, seed=3))

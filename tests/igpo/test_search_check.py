@@ -1,0 +1,83 @@
+"""``infopo search check``: the share of a data set's questions whose answer retrieval surfaces, on the lookup world
+at full coverage and with the evidence of 37% of its countries removed (a corpus folder built by ``infopo search
+index``), per hop count, with the hop queries where the data names them."""
+
+import json
+import random
+
+import pytest
+
+from infopo.cli import main
+from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_world
+from infopo.igpo.retrieval import BM25Retriever
+from infopo.igpo.search_check import check_coverage, contains_answer, question_text
+
+
+def test_an_answer_appears_as_a_run_of_words():
+    assert contains_answer(["the mayor is New York, of course"], ["new york"])
+    assert not contains_answer(["york new"], ["New York"]) and not contains_answer(["newyork"], ["new york"])
+    assert contains_answer(["a", "b zotepa c"], ["x", "Zotepa!"]) and not contains_answer(["zotepa"], ["", "  "])
+    conversation = [{"role": "system", "content": "protocol"}, {"role": "user", "content": "what is x?"}]
+    assert question_text(conversation) == "what is x?" and question_text("what is y?") == "what is y?"
+
+
+def test_hop_queries_find_what_the_question_alone_does_not():
+    world = lookup_world()
+    retriever = BM25Retriever.from_documents(lookup_corpus()["text"])
+    country, facts = next(iter(world.items()))
+    question = f"who is the mayor of the capital of {country}?"
+    result = check_coverage(
+        [question, question], [[facts["mayor"]]] * 2, retriever, 3, [2, 2],
+        [[f"{country} capital", f"{facts['capital']} mayor"], [f"{country} river"]],
+    )  # fmt: skip
+    assert result["by_question"] == [False, False] and result["by_hops"] == [True, False]
+    assert result["per_hops"] == {2: (1, 2)} and result["share"] == 0.5
+
+
+def _files(tmp_path, coverage: float) -> tuple[str, list[str]]:
+    """A corpus file without the documents of (1 - coverage) of the countries, and the countries removed."""
+    world = lookup_world()
+    removed = set(random.Random(7).sample(sorted(world), round((1 - coverage) * len(world))))
+    capitals = {world[country]["capital"] for country in removed}
+    corpus = tmp_path / f"corpus-{coverage}.jsonl"
+    with corpus.open("w") as handle:
+        for text in lookup_corpus()["text"]:
+            if text.split()[0] not in removed and text.split()[0] not in capitals:
+                handle.write(json.dumps({"contents": text}) + "\n")
+    return str(corpus), sorted(removed)
+
+
+@pytest.mark.parametrize("coverage", [1.0, 0.63])
+def test_the_check_reports_the_corpus_coverage(tmp_path, capsys, coverage):
+    corpus, removed = _files(tmp_path, coverage)
+    index = tmp_path / "index"
+    assert main(["search", "index", "--corpus", corpus, "--text_field", "contents", "--output_dir", str(index)]) == 0
+    questions = lookup_questions(300, seed=3, two_hop_share=0.0)
+    data = tmp_path / "questions.jsonl"
+    questions.to_json(str(data))
+    capsys.readouterr()
+    assert main(["search", "check", "--dataset", str(data), "--index", str(index), "--list", "3"]) == 0
+    out = capsys.readouterr().out
+    about_removed = sum(any(f" {country}?" in prompt for country in removed) for prompt in questions["prompt"])
+    answerable = int(out.split("answerable: ")[1].split(" of ")[0])
+    assert answerable == 300 - about_removed  # exactly the questions whose evidence is kept
+    share = answerable / 300
+    if coverage == 1.0:
+        assert share == 1.0 and "warning" not in out and "unanswerable" not in out
+    else:
+        assert 0.55 < share < 0.71 and "1-hop" in out
+        assert "unanswerable (" in out and out.count("  row ") == 3
+        assert "warning: only" in out and "below 0.8" in out
+
+
+def test_two_hop_questions_need_their_hop_queries_and_bad_input_is_named(tmp_path, capsys):
+    data = tmp_path / "two_hop.jsonl"
+    lookup_questions(40, seed=4, two_hop_share=1.0).to_json(str(data))
+    corpus = tmp_path / "corpus.jsonl"
+    lookup_corpus().to_json(str(corpus))
+    assert main(["search", "check", "--dataset", str(data), "--corpus", str(corpus), "--min_coverage", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "2-hop" in out and "warning: only" in out  # the question text alone rarely finds a second hop's answer
+    argv = ["search", "check", "--dataset", str(data), "--corpus", str(corpus), "--question_column", "question"]
+    assert main(argv) == 2
+    assert "no column 'question'; it has prompt, answer, hops" in capsys.readouterr().err
