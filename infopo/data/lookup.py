@@ -42,21 +42,65 @@ def lookup_world(num_countries: int = 400, world_seed: int = 0) -> dict:
     return _make_world(random.Random(world_seed), num_countries)
 
 
-def _documents(world: dict) -> list[str]:
+DISTRACTOR_WORDS = ("former", "rival", "sister")
+"""Qualifiers of distractor documents: ``"matiza former capital bokuna"`` matches a search for the capital of matiza
+almost as well as the fact does, and names another place."""
+
+
+def removed_countries(world: dict, coverage: float = 1.0, coverage_seed: int = 0) -> set[str]:
+    """The countries whose documents a corpus of ``coverage`` leaves out: round((1 - coverage) * N) of them, drawn
+    with ``coverage_seed``. Every question about one of them (and every question through its capital) has no
+    evidence left in the corpus, so about ``coverage`` of any set of questions stays answerable."""
+    if not 0.0 < coverage <= 1.0:
+        raise ValueError(f"coverage must lie in (0, 1], got {coverage}")
+    names = sorted(world)
+    return set(random.Random(coverage_seed).sample(names, round((1 - coverage) * len(names))))
+
+
+def _documents(world: dict, coverage: float = 1.0, coverage_seed: int = 0, distractors: int = 0) -> list[str]:
+    removed = removed_countries(world, coverage, coverage_seed)
+    used = {name for country, facts in world.items() for name in (country, *facts.values())}
+    rng = random.Random(f"distractors-{coverage_seed}")
+
+    def fake_name() -> str:
+        while True:
+            candidate = "".join(rng.choice(SYLLABLES) for _ in range(3))
+            if candidate not in used:
+                used.add(candidate)
+                return candidate
+
     documents = []
     for country, facts in world.items():
-        documents += [
-            f"{country} capital {facts['capital']}",
-            f"{country} leader {facts['leader']}",
-            f"{country} river {facts['river']}",
-            f"{facts['capital']} mayor {facts['mayor']}",
-        ]
+        if country in removed:
+            continue
+        for subject, relation, value in (
+            (country, "capital", facts["capital"]),
+            (country, "leader", facts["leader"]),
+            (country, "river", facts["river"]),
+            (facts["capital"], "mayor", facts["mayor"]),
+        ):
+            documents.append(f"{subject} {relation} {value}")
+            documents += [
+                f"{subject} {DISTRACTOR_WORDS[index % len(DISTRACTOR_WORDS)]} {relation} {fake_name()}"
+                for index in range(distractors)
+            ]
     return documents
 
 
-def lookup_corpus(num_countries: int = 400, world_seed: int = 0) -> Dataset:
-    """One document per fact, in a ``text`` column."""
-    return Dataset.from_dict({"text": _documents(lookup_world(num_countries, world_seed))})
+def lookup_corpus(
+    num_countries: int = 400,
+    world_seed: int = 0,
+    *,
+    coverage: float = 1.0,
+    coverage_seed: int = 0,
+    distractors: int = 0,
+) -> Dataset:
+    """One document per fact, in a ``text`` column. ``coverage`` < 1 leaves out every document of a share of the
+    countries (:func:`removed_countries`; the questions stay as they are), ``distractors`` adds that many documents
+    per fact that match its search and name another, invented place or person (:data:`DISTRACTOR_WORDS`). The
+    defaults give the demo's corpus."""
+    world = lookup_world(num_countries, world_seed)
+    return Dataset.from_dict({"text": _documents(world, coverage, coverage_seed, distractors)})
 
 
 SEARCH_PROTOCOL = (
@@ -121,15 +165,29 @@ def split_countries(world: dict, split: str = "all") -> list[str]:
     return names[:cut] if split == "train" else names[cut:]
 
 
-def _question(rng: random.Random, world: dict, two_hop_share: float, countries: list[str]) -> tuple[str, str, int]:
+def _question(
+    rng: random.Random, world: dict, two_hop_share: float, countries: list[str], three_hop_share: float = 0.0
+) -> tuple[str, str, int, list[str]]:
+    """A question, its answer, its hop count and the search query of each hop. No draw for 3-hop questions unless
+    ``three_hop_share`` is set: the questions of a seed stay those it always drew."""
     country = rng.choice(countries)
     facts = world[country]
+    if three_hop_share and rng.random() < three_hop_share:
+        question = f"who is the mayor of the capital of the country whose river is {facts['river']}?"
+        return (
+            question,
+            facts["mayor"],
+            3,
+            [f"{facts['river']} river", f"{country} capital", f"{facts['capital']} mayor"],
+        )
     if rng.random() < two_hop_share:
         if rng.random() < 0.5:
-            return f"who is the mayor of the capital of {country}?", facts["mayor"], 2
-        return f"who is the leader of the country whose capital is {facts['capital']}?", facts["leader"], 2
+            queries = [f"{country} capital", f"{facts['capital']} mayor"]
+            return f"who is the mayor of the capital of {country}?", facts["mayor"], 2, queries
+        queries = [f"capital {facts['capital']}", f"{country} leader"]
+        return f"who is the leader of the country whose capital is {facts['capital']}?", facts["leader"], 2, queries
     relation = rng.choice(("capital", "leader", "river"))
-    return f"what is the {relation} of {country}?", facts[relation], 1
+    return f"what is the {relation} of {country}?", facts[relation], 1, [f"{country} {relation}"]
 
 
 def lookup_questions(
@@ -138,18 +196,26 @@ def lookup_questions(
     conversational: bool = False,
     *,
     two_hop_share: float = 0.5,
+    three_hop_share: float = 0.0,
     num_countries: int = 400,
     world_seed: int = 0,
     split: str = "all",
+    hop_queries: bool = False,
 ) -> Dataset:
-    """Rows ``prompt``/``answer``/``hops`` about the countries of ``split`` in the world of ``world_seed``."""
+    """Rows ``prompt``/``answer``/``hops`` about the countries of ``split`` in the world of ``world_seed``.
+    ``three_hop_share`` of them ask through three hops (a river's country, its capital, the capital's mayor), then
+    ``two_hop_share`` of the rest through two. ``hop_queries``: a column with each hop's search query (what
+    ``infopo search check`` retrieves for)."""
     rng = random.Random(seed)
     world = lookup_world(num_countries, world_seed)
     countries = split_countries(world, split)
     rows = []
     for _ in range(num_rows):
-        question, answer, hops = _question(rng, world, two_hop_share, countries)
-        rows.append({"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops})
+        question, answer, hops, queries = _question(rng, world, two_hop_share, countries, three_hop_share)
+        row = {"prompt": as_prompt(question, conversational), "answer": answer, "hops": hops}
+        if hop_queries:
+            row["hop_queries"] = queries
+        rows.append(row)
     return Dataset.from_list(rows)
 
 
@@ -169,7 +235,7 @@ def lookup_context_questions(
     rows = []
     for _ in range(num_rows):
         world = _make_world(rng, countries_per_question)
-        question, answer, hops = _question(rng, world, two_hop_share, list(world))
+        question, answer, hops, _ = _question(rng, world, two_hop_share, list(world))
         documents = _documents(world)
         rng.shuffle(documents)
         rows.append(

@@ -81,3 +81,37 @@ def test_two_hop_questions_need_their_hop_queries_and_bad_input_is_named(tmp_pat
     argv = ["search", "check", "--dataset", str(data), "--corpus", str(corpus), "--question_column", "question"]
     assert main(argv) == 2
     assert "no column 'question'; it has prompt, answer, hops" in capsys.readouterr().err
+
+
+def test_the_lookup_world_has_coverage_distractors_and_three_hops_and_keeps_its_defaults():
+    world = lookup_world()
+    full = lookup_corpus()["text"]
+    assert full == lookup_corpus(coverage=1.0, distractors=0)["text"] and len(full) == 4 * len(world)
+    partial = lookup_corpus(coverage=0.63, coverage_seed=2)["text"]
+    kept = {text.split()[0] for text in partial if text.split()[1] != "mayor"}
+    assert len(kept) == 400 - round(0.37 * 400) and len(partial) == 4 * len(kept)
+    noisy = lookup_corpus(distractors=2)["text"]
+    assert len(noisy) == 3 * len(full) and set(full) <= set(noisy)
+    names = {name for country, facts in world.items() for name in (country, *facts.values())}
+    fakes = [text.split()[-1] for text in noisy if text not in set(full)]
+    assert {text.split()[1] for text in noisy if text not in set(full)} == {"former", "rival"}
+    assert not names & set(fakes) and len(set(fakes)) == len(fakes)  # invented names, never an answer
+    plain = lookup_questions(60, seed=3)
+    assert lookup_questions(60, seed=3, hop_queries=True).remove_columns("hop_queries").to_list() == plain.to_list()
+    mixed = lookup_questions(200, seed=3, two_hop_share=0.5, three_hop_share=0.3, hop_queries=True)
+    assert set(mixed["hops"]) == {1, 2, 3} and all(len(q) == h for q, h in zip(mixed["hop_queries"], mixed["hops"]))
+    three = [row for row in mixed if row["hops"] == 3]
+    assert 0.2 < len(three) / 200 < 0.4 and all("whose river is" in row["prompt"] for row in three)
+
+
+def test_every_named_hop_query_retrieves_its_questions_answer(tmp_path):
+    """With the hop queries every question of every hop count is answerable at full coverage, and the 3-hop ones
+    are not from their own text."""
+    retriever = BM25Retriever.from_documents(lookup_corpus(distractors=1)["text"])
+    data = lookup_questions(120, seed=5, two_hop_share=0.5, three_hop_share=0.3, hop_queries=True)
+    result = check_coverage(
+        list(data["prompt"]), [[answer] for answer in data["answer"]], retriever, 3, list(data["hops"]),
+        list(data["hop_queries"]),
+    )  # fmt: skip
+    assert result["share"] == 1.0 and set(result["per_hops"]) == {1, 2, 3}
+    assert not any(ok for ok, hops in zip(result["by_question"], data["hops"]) if hops == 3)
