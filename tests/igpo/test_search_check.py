@@ -99,7 +99,8 @@ def test_the_lookup_world_has_coverage_distractors_and_three_hops_and_keeps_its_
     plain = lookup_questions(60, seed=3)
     assert lookup_questions(60, seed=3, hop_queries=True).remove_columns("hop_queries").to_list() == plain.to_list()
     mixed = lookup_questions(200, seed=3, two_hop_share=0.5, three_hop_share=0.3, hop_queries=True)
-    assert set(mixed["hops"]) == {1, 2, 3} and all(len(q) == h for q, h in zip(mixed["hop_queries"], mixed["hops"]))
+    pairs = zip(mixed["hop_queries"], mixed["hops"], strict=True)
+    assert set(mixed["hops"]) == {1, 2, 3} and all(len(queries) == hops for queries, hops in pairs)
     three = [row for row in mixed if row["hops"] == 3]
     assert 0.2 < len(three) / 200 < 0.4 and all("whose river is" in row["prompt"] for row in three)
 
@@ -114,4 +115,4 @@ def test_every_named_hop_query_retrieves_its_questions_answer(tmp_path):
         list(data["hop_queries"]),
     )  # fmt: skip
     assert result["share"] == 1.0 and set(result["per_hops"]) == {1, 2, 3}
-    assert not any(ok for ok, hops in zip(result["by_question"], data["hops"]) if hops == 3)
+    assert not any(ok for ok, hops in zip(result["by_question"], data["hops"], strict=True) if hops == 3)
