@@ -121,7 +121,10 @@ def exit_process(code: int):
     Measured on the 2-core CPU with both cores busy: the 6th of a series of 2-rank ZeRO-3 steps under ``torchrun``
     aborted, twice in a row (and 1 of 7 short 2-rank DPO runs in a loaded test suite); with this exit, 25 of 25 ZeRO-3
     steps and 15 of 15 DPO runs under the same load exited 0. Its work is done by then, but the launcher reports the
-    run failed. Nothing is lost by skipping that teardown: the process is over.
+    run failed. Nothing is lost by skipping that teardown: the process is over. It is not gone: on 2026-12-05 one
+    rank of a 2-rank KappaTune SFT run aborted the same way once, in a suite run with a third busy process on the two
+    cores, after its model was written; 13 reruns of that test (10 beside a busy process) exited 0. Where it aborts
+    (the barrier, ``destroy_process_group`` or an exit handler) is not known yet.
     """
     import atexit
     import logging
