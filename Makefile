@@ -53,10 +53,11 @@ test-vllm:
 	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm_engine
 
 # The suite against the newest versions pyproject.toml allows, in a fresh .venv-latest: drift is seen, not suffered.
-# It first lists every package whose version differs from requirements/tested-versions.txt.
+# It first lists every package whose version differs from requirements/tested-versions.txt (the docs extra included,
+# as .venv has it after `make docs`).
 test-latest:
 	rm -rf $(LATEST_VENV)
-	$(MAKE) install VENV=$(LATEST_VENV) CONSTRAINTS=
+	$(MAKE) install VENV=$(LATEST_VENV) CONSTRAINTS= EXTRAS=$(EXTRAS),docs
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | $(LATEST_VENV)/bin/python scripts/version_drift.py requirements/tested-versions.txt
 	$(LATEST_VENV)/bin/python -m pytest -q tests
 
