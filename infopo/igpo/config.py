@@ -29,8 +29,11 @@ class IGPOConfig(InfopoGRPOConfig):
         default="info_gain",
         metadata={
             "help": "How rollouts earn advantages: 'info_gain' (IGPO's turn advantages from information gains and "
-            "the outcome, the authors') or 'outcome' (TRL's sequence-level GRPO advantages from the outcome alone, "
-            "on the same rollouts and outcome reward, without the probe: the outcome-only baseline)."
+            "the outcome, the authors'); 'counterfactual_gain' (IG-Search, arXiv 2604.15148: a search turn's gain "
+            "is its probe value against the value after random corpus documents in place of its observation, one "
+            "extra probe row per search turn; IGPO's tag loop over a local corpus); or 'outcome' (TRL's "
+            "sequence-level GRPO advantages from the outcome alone, on the same rollouts and outcome reward, without "
+            "the probe: the outcome-only baseline)."
         },
     )
     gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
@@ -179,7 +182,7 @@ class IGPOConfig(InfopoGRPOConfig):
             "answer_extraction": ("authors", "last_in_final_turn"),
             "probe_context": ("auto", "authors", "plain"),
             "probe_backend": ("packed", "vllm"),
-            "credit": ("info_gain", "outcome"),
+            "credit": ("info_gain", "counterfactual_gain", "outcome"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -90,6 +90,15 @@ def info_gain_rewards(values: torch.Tensor) -> torch.Tensor:
     return values[1:] - values[:-1]
 
 
+def counterfactual_gains(values: torch.Tensor, counterfactual_values: torch.Tensor) -> torch.Tensor:
+    """r_t = v_t - v~_t for t = 1..T-1: the probe value after turn t's real observation against the value after an
+    observation of random documents in its place (IG-Search, arXiv 2604.15148; :mod:`infopo.igpo.counterfactual`).
+    Worked value: v = (0.1, 0.5, 0.9), v~ = (0.2, 0.3) -> (0.3, 0.6)."""
+    if counterfactual_values.numel() != values.numel() - 1:
+        raise ValueError(f"{counterfactual_values.numel()} counterfactual values for {values.numel()} probe values")
+    return values[1:] - counterfactual_values
+
+
 def _zscore(rewards: torch.Tensor) -> torch.Tensor:
     mean = rewards.mean()
     if rewards.numel() <= 1:

@@ -39,6 +39,7 @@ from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
 from infopo.igpo.card import IGPOCardMixin
 from infopo.igpo.config import IGPOConfig
+from infopo.igpo.counterfactual import CounterfactualProbeMixin
 from infopo.igpo.environment import TagEnvironment
 from infopo.igpo.episodes import answer_aliases, first_then, search_environment_factory
 from infopo.igpo.greedy import GreedyEvaluation, GreedyEvaluationMixin
@@ -47,6 +48,7 @@ from infopo.igpo.probe_context import opens_think, probe_answer_tokens, resolve_
 from infopo.igpo.probe_vllm import vllm_answer_logps
 from infopo.igpo.rewards import (
     answer_f1,
+    counterfactual_gains,
     exact_match,
     group_turn_advantages,
     info_gain_rewards,
@@ -72,7 +74,7 @@ def finite_mean(values: list[torch.Tensor]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
-class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoGRPOTrainer):
+class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoGRPOTrainer):
     """GRPO with IGPO rollouts and advantages; TRL's ``GRPOTrainer`` constructor, configured with ``IGPOConfig``.
 
     ``reward_funcs``: omitted, the outcome is F1 (or exact match) of the final answer; given, their weighted sum is the
@@ -140,6 +142,8 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
         super().__init__(**arguments)
         if self._tag_factory is None and self.rollout_func is None:  # TRL's tool loop: IGPO's turn limits
             self.max_tool_calling_iterations = min(self.max_tool_calling_iterations, config.max_turns - 1)
+        if config.credit == "counterfactual_gain":
+            self._check_counterfactual()
         if self._tag_factory is not None and self.use_transformers_continuous_batching:
             raise InfopoConfigError(
                 "IGPO's tag loop stops each turn at the environment's closing tags, which "
@@ -226,14 +230,20 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
         """v_0..v_{T-1} of the given local rollouts: the first alias of the row's answer after the forcing prefix, at
         every probe boundary, from one packed forward per token budget of rollouts (no gradient), with an attention
         kernel that honours the probe's mask; the answer copy as ``probe_context`` says (infopo.igpo.probe_context)."""
+        rollouts = self._rollouts
+        trajectories = [rollouts["prompt_ids"][index] + rollouts["completion_ids"][index] for index in rows]
+        boundaries = [probe_boundaries(len(rollouts["prompt_ids"][index]), rollouts["spans"][index]) for index in rows]
+        return self._probe_values(rows, self._probe_logps(rows, trajectories, boundaries))
+
+    def _probe_logps(self, rows: list[int], trajectories: list, boundaries: list) -> list[torch.Tensor]:
+        """The answer's log-probs at ``boundaries`` of ``trajectories``, each scored with the answer of its local
+        rollout ``rows[i]`` (rows may repeat: the counterfactual probe scores several trajectories per rollout)."""
         rollouts, column, prefix = self._rollouts, self.args.answer_column, self.args.answer_forcing_prefix
         context = resolve_probe_context(getattr(self.args, "probe_context", "auto"), prefix)
         budget = getattr(self.args, "probe_token_budget", PROBE_TOKEN_BUDGET)
-        trajectories, boundaries, answers, prefix_lengths = [], [], [], []
+        answers, prefix_lengths = [], []
         for index in rows:
             prompt = rollouts["prompt_ids"][index]
-            trajectories.append(prompt + rollouts["completion_ids"][index])
-            boundaries.append(probe_boundaries(len(prompt), rollouts["spans"][index]))
             think_open = context == "authors" and opens_think(self._tokenizer.decode(prompt[-8:]))
             ids, first = probe_answer_tokens(
                 self._tokenizer, prefix, answer_aliases(self._inputs[index][column])[0], context, think_open
@@ -241,14 +251,13 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
             answers.append(ids)
             prefix_lengths.append(first)
         if getattr(self.args, "probe_backend", "packed") == "vllm":  # the engine that generated the rollouts
-            logps = vllm_answer_logps(self.vllm_generation.llm, trajectories, boundaries, answers, prefix_lengths)
-            return self._probe_values(rows, logps)
+            return vllm_answer_logps(self.vllm_generation.llm, trajectories, boundaries, answers, prefix_lengths)
         forwards = None
         if zero3_collectives_active(self.model):  # every rank runs as many probe forwards as the busiest
             sizes = [packed_size(*rollout) for rollout in zip(trajectories, boundaries, answers, strict=True)]
             forwards = max_over_processes(len(probe_chunks(sizes, budget)))
         pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
-        logps = packed_answer_logps(
+        return packed_answer_logps(
             self.model,
             trajectories,
             boundaries,
@@ -258,7 +267,6 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
             num_forwards=forwards,
             token_budget=budget,
         )
-        return self._probe_values(rows, logps)
 
     def _probe_values(self, rows: list[int], logps: list[torch.Tensor]) -> dict[int, torch.Tensor]:
         return {
@@ -274,16 +282,23 @@ class IGPOTrainer(IGPOCardMixin, GreedyEvaluationMixin, TagRolloutMixin, InfopoG
         self._inputs = inputs
         output = super()._generation_round(inputs)
         args, rollouts = self.args, self._rollouts
-        if getattr(args, "credit", "info_gain") == "outcome":  # TRL's GRPO advantages; dynamic sampling: by reward
+        if args.credit == "outcome":  # TRL's GRPO advantages; dynamic sampling: by reward
             start = self.accelerator.process_index * len(inputs)
             self._log_igpo([[] for _ in inputs], {}, self._outcomes[start : start + len(inputs)])
             return output
         multi_turn = [index for index, spans in enumerate(rollouts["spans"]) if len(spans) > 1]
         probes = self._probe(multi_turn)
-        gains = [
-            info_gain_rewards(probes[index].double()).tolist() if index in probes else []
-            for index in range(len(inputs))
-        ]
+        # IG-Search's baseline: v_t against v_t with random documents in place of the observation
+        baselines = self._counterfactual_probe(multi_turn) if args.credit == "counterfactual_gain" else None
+        gains = []
+        for index in range(len(inputs)):
+            values = probes[index].double() if index in probes else None
+            if values is None:
+                gains.append([])
+            elif baselines is None:
+                gains.append(info_gain_rewards(values).tolist())
+            else:
+                gains.append(counterfactual_gains(values, baselines[index].double()).tolist())
         all_gains = gather_object(gains) if self.accelerator.num_processes > 1 else gains
         group_size = self.num_generations if self.model.training else self.num_generations_eval
         advantages = group_turn_advantages(

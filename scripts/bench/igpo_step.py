@@ -1,16 +1,17 @@
 """Benchmark: an IGPO step against a GRPO step on the same rollouts, in one run.
 
 Both sides use IGPOTrainer's multi-turn search rollouts (same model, same prompts, the same random seed before each
-call, so the same trajectories). GRPO: ``credit: outcome``, TRL's scoring with the outcome reward only
-(sequence-level advantages). IGPO: the same plus the packed probe and the turn-level (B, T) advantages. Then one
-optimizer step on the batch, the same code for both. Models: ``toy``, the tiny kit's Llama at hidden 128 / 4
-layers after a short supervised warm start on search demonstrations, so rollouts search and answer; and the real
-``smollm2:135m-instruct`` on the lookup world's conversational prompt that states the protocol. Untrained, SmolLM2
-answers at once (1.0 turns per rollout measured), so the probe would never run: its rollouts are 2-hop
-demonstrations replayed through a ``rollout_func`` (three turns, two observations each, tokenized as rollouts are).
-There the steps hold no generation, which both sides would share: the ratio is the probe and the turn-level
-advantages against TRL's scoring, loss and backward alone, the strictest form of the comparison. Prints median step
-times and the median of the per-round ratios (target <= 1.3).
+call, so the same trajectories). GRPO: ``credit: outcome``, TRL's scoring with the outcome reward only (sequence-level
+advantages). IGPO: the same plus the packed probe and the turn-level (B, T) advantages. Then one optimizer step on the
+batch, the same code for both. On the toy model a third side, ``credit: counterfactual_gain`` (IG-Search's
+random-document baseline: one extra probe row per search turn), is timed against the IGPO step. Models: ``toy``, the
+tiny kit's Llama at hidden 128 / 4 layers after a short supervised warm start on search demonstrations, so rollouts
+search and answer; and the real ``smollm2:135m-instruct`` on the lookup world's conversational prompt that states the
+protocol. Untrained, SmolLM2 answers at once (1.0 turns per rollout measured), so the probe would never run: its
+rollouts are 2-hop demonstrations replayed through a ``rollout_func`` (three turns, two observations each, tokenized as
+rollouts are). There the steps hold no generation, which both sides would share: the ratio is the probe and the
+turn-level advantages against TRL's scoring, loss and backward alone, the strictest form of the comparison. Prints
+median step times and the median of the per-round ratios (target <= 1.3).
 
     python scripts/bench/igpo_step.py [--rounds 5] [--models toy smollm2:135m-instruct]
 """
@@ -116,10 +117,12 @@ def measure(name: str, rounds: int, folder: str) -> None:
         return trainer._generate_and_score_completions(inputs)
 
     sides = {"grpo": lambda: step("outcome"), "igpo": lambda: step("info_gain")}
-    times = {"grpo": [], "igpo": []}
+    if toy:  # its tag loop searches a local corpus: the counterfactual's random documents come from it
+        sides["counterfactual"] = lambda: step("counterfactual_gain")
+    times = {side: [] for side in sides}
     trainer.model.train()
     for round_index in range(rounds):
-        order = ("grpo", "igpo") if round_index % 2 == 0 else ("igpo", "grpo")
+        order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
         for side in order:
             torch.manual_seed(round_index)
             started = time.perf_counter()
@@ -130,17 +133,27 @@ def measure(name: str, rounds: int, folder: str) -> None:
             times[side].append(time.perf_counter() - started)
         turns = sum(len(s) for s in trainer._rollouts["spans"]) / 16
         print(
-            f"{name} round {round_index + 1}: GRPO {times['grpo'][-1]:.2f} s, IGPO {times['igpo'][-1]:.2f} s "
-            f"({turns:.1f} turns per rollout)",
+            f"{name} round {round_index + 1}: "
+            + ", ".join(f"{side} {values[-1]:.2f} s" for side, values in times.items())
+            + f" ({turns:.1f} turns per rollout)",
             flush=True,
         )
+
+    def ratio(side: str, base: str) -> float:
+        return statistics.median(a / b for a, b in zip(times[side], times[base], strict=True))
+
     grpo, igpo = statistics.median(times["grpo"]), statistics.median(times["igpo"])
-    paired = statistics.median(i / g for i, g in zip(times["igpo"], times["grpo"], strict=True))
     print(
-        f"{name}: GRPO step (same rollouts) {grpo:.2f} s, IGPO step {igpo:.2f} s; ratio {paired:.3f} (median of the "
-        "per-round ratios; target <= 1.3)",
+        f"{name}: GRPO step (same rollouts) {grpo:.2f} s, IGPO step {igpo:.2f} s; ratio {ratio('igpo', 'grpo'):.3f} "
+        "(median of the per-round ratios; target <= 1.3)",
         flush=True,
     )
+    if "counterfactual" in times:
+        print(
+            f"{name}: IGPO step with the counterfactual gain {statistics.median(times['counterfactual']):.2f} s; "
+            f"{ratio('counterfactual', 'igpo'):.3f}x the IGPO step, {ratio('counterfactual', 'grpo'):.3f}x GRPO's",
+            flush=True,
+        )
 
 
 def main() -> None:

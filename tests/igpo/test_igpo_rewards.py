@@ -182,3 +182,19 @@ def test_a_turn_whose_z_score_is_zero_keeps_its_own_discounted_advantage():
     advantages = group_turn_advantages([[0.0], []], [1.0, -1.0], 2, gamma=0.5).values  # pool 0, 1, -1: mean 0
     z_one = 1.0 / (math.sqrt(2 / 3 + 1e-8) + 1e-6)
     assert advantages.tolist() == pytest.approx([0.5 * z_one, z_one, -z_one])
+
+
+def test_counterfactual_gains_and_trajectories_worked_values():
+    from infopo.igpo.counterfactual import counterfactual_trajectories
+    from infopo.igpo.rewards import counterfactual_gains
+
+    gains = counterfactual_gains(torch.tensor([0.1, 0.5, 0.9]), torch.tensor([0.2, 0.3]))
+    assert torch.allclose(gains, torch.tensor([0.3, 0.6]))
+    with pytest.raises(ValueError, match="1 counterfactual values for 3 probe values"):
+        counterfactual_gains(torch.tensor([0.1, 0.5, 0.9]), torch.tensor([0.2]))
+    # turn 1 = (3, 4), its observation (5, 6), turn 2 = (7, 8): the random observation replaces (5, 6)
+    trajectories, boundaries = counterfactual_trajectories([1, 2], [3, 4, 5, 6, 7, 8], [(0, 2), (4, 6)], [[9, 9, 9]])
+    assert trajectories == [[1, 2, 3, 4, 9, 9, 9]] and boundaries == [[7]]
+    assert counterfactual_trajectories([1], [3], [(0, 1)], []) == ([], [])
+    with pytest.raises(ValueError, match="2 counterfactual observations for 2 turns"):
+        counterfactual_trajectories([1], [3, 4, 5], [(0, 1), (2, 3)], [[9], [9]])

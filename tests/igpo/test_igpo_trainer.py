@@ -1,6 +1,7 @@
 """IGPOTrainer: the tag loop through transformers' generate on a warm-started tiny model, through vLLM (a stand-in for
 TRL's vLLM generation object), TRL's own tool loop, user rewards and rollout functions (real runs)."""
 
+import random
 import re
 
 import pytest
@@ -82,8 +83,53 @@ def test_outcome_credit_gives_grpos_advantages_of_the_outcome_without_the_probe(
     assert output["advantages"].shape == (8,)
     assert torch.allclose(output["advantages"], ((outcomes - mean) / (std + 1e-4)).flatten(), atol=1e-5)
     assert trainer.rollouts_generated == 8 and "igpo/turns" in trainer._metrics["train"]
-    with pytest.raises(ValueError, match="credit must be one of info_gain, outcome"):
+    with pytest.raises(ValueError, match="credit must be one of info_gain, counterfactual_gain, outcome"):
         _config(tmp_path, credit="gain")
+
+
+def test_counterfactual_credit_scores_each_search_turn_against_random_documents(tmp_path, warm_model):
+    """``credit: counterfactual_gain``: one extra probe row per search turn, whose observation is ``search_top_k``
+    random corpus documents in the real one's format; a turn's gain is v_t minus that row's value, checked against
+    the probe run on the same trajectory alone."""
+    torch.manual_seed(0)
+    trainer = IGPOTrainer(
+        model=warm_model, args=_config(tmp_path, credit="counterfactual_gain"), train_dataset=lookup_questions(16)
+    )
+    calls, logged = [], []
+    probe_logps, log_igpo = trainer._probe_logps, trainer._log_igpo
+
+    def record_probe(rows, *rest):
+        calls.append(list(rows))
+        return probe_logps(rows, *rest)
+
+    def record_gains(gains, *rest):
+        logged.append(gains)
+        return log_igpo(gains, *rest)
+
+    trainer._probe_logps, trainer._log_igpo = record_probe, record_gains
+    trainer.model.train()
+    question = lookup_questions(2, seed=5, two_hop_share=1.0)
+    trainer._generate_and_score_completions([question[0]] * 4 + [question[1]] * 4)
+    spans = trainer._rollouts["spans"]
+    multi = [row for row, turns in enumerate(spans) if len(turns) > 1]
+    assert multi and calls[0] == multi and calls[1] == [row for row in multi for _ in range(len(spans[row]) - 1)]
+    row = multi[0]
+    probes = trainer._probe([row])[row]
+    rollouts, seed = trainer._rollouts, f"0-0-0-{row}-0"
+    observation = trainer._random_observation(random.Random(seed))
+    text = trainer.processing_class.decode(observation)
+    assert text.strip().startswith("<information>") and text.count(" .") == 3  # top_k random documents
+    end = spans[row][0][1]
+    alone = rollouts["prompt_ids"][row] + rollouts["completion_ids"][row][:end] + observation
+    baseline = trainer._probe_values([row], trainer._probe_logps([row], [alone], [[len(alone)]]))[row]
+    assert logged[0][row][0] == pytest.approx((probes[1] - baseline[0]).item(), abs=1e-6)
+    with pytest.raises(InfopoConfigError, match="credit counterfactual_gain draws random documents"):
+        IGPOTrainer(
+            model=warm_model,
+            args=_config(tmp_path, credit="counterfactual_gain"),
+            train_dataset=lookup_questions(16),
+            rollout_func=lambda prompts, trainer: None,
+        )
 
 
 def test_tag_loop_through_transformers_generate(tmp_path, warm_model):
