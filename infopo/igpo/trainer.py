@@ -301,24 +301,10 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
                 gains.append(counterfactual_gains(values, baselines[index].double()).tolist())
         all_gains = gather_object(gains) if self.accelerator.num_processes > 1 else gains
         group_size = self.num_generations if self.model.training else self.num_generations_eval
-        advantages = group_turn_advantages(
-            all_gains,
-            self._outcomes,
-            group_size,
-            gain_weight=args.gain_weight,
-            outcome_weight=args.outcome_weight,
-            mode=args.norm_mode,
-            gamma=args.gamma,
-        )
+        weighting = dict(gain_weight=args.gain_weight, outcome_weight=args.outcome_weight, mode=args.norm_mode)
+        advantages = group_turn_advantages(all_gains, self._outcomes, group_size, gamma=args.gamma, **weighting)
         if self.refill_stream is not None and self.model.training:
-            self._group_signal = turn_reward_signal(
-                all_gains,
-                self._outcomes,
-                group_size,
-                gain_weight=args.gain_weight,
-                outcome_weight=args.outcome_weight,
-                mode=args.norm_mode,
-            )
+            self._group_signal = turn_reward_signal(all_gains, self._outcomes, group_size, **weighting)
         start = self.accelerator.process_index * len(inputs)
         local = advantages.select(range(start, start + len(inputs)))
         token_level, _ = token_advantages(local, rollouts["spans"], output["completion_ids"].shape[1])

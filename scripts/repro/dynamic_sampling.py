@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from gainrl_efficiency import CPU, STARTS, accuracy, problems, warm_start
+from gainrl_efficiency import STARTS, accuracy, grpo_fields, problems, warm_start
 from transformers import AutoTokenizer, TrainerCallback
 
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer
@@ -78,18 +78,7 @@ class Curve(TrainerCallback):
 
 
 def run_arm(arm, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> dict:
-    fields = dict(
-        output_dir=os.path.join(work, f"{arm}-{seed}"),
-        seed=seed,
-        per_device_train_batch_size=32,
-        num_generations=8,
-        max_completion_length=8,
-        learning_rate=1e-4,
-        max_steps=steps,
-        logging_steps=1,
-        beta=0.0,
-        **CPU,
-    )
+    fields = grpo_fields(os.path.join(work, f"{arm}-{seed}"), seed, steps, logging_steps=1)
     settings = ARMS[arm]
     if "gainrl_order" in settings:
         fields.update(gainrl_samples_per_epoch=64, gainrl_success_threshold=0.5)

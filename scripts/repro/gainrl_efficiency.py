@@ -157,21 +157,26 @@ class Curve(TrainerCallback):
             self.seconds += time.perf_counter() - started
 
 
-def run_arm(arm, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> tuple[list, float | None, dict]:
-    """The arm's accuracy curve, for GAIN-RL arms the final centre mu, and its cost: the mean fraction of groups with
-    zero reward variance and the training seconds without the evaluations."""
-    fields = dict(
-        output_dir=os.path.join(work, f"{arm}-{seed}"),
+def grpo_fields(output_dir: str, seed: int, steps: int, logging_steps: int) -> dict:
+    """The GRPO settings every arm shares (4 prompts x 8 rollouts per step, learning rate 1e-4, no KL term)."""
+    return dict(
+        output_dir=output_dir,
         seed=seed,
         per_device_train_batch_size=32,
         num_generations=8,
         max_completion_length=8,
         learning_rate=1e-4,
         max_steps=steps,
-        logging_steps=eval_every,
+        logging_steps=logging_steps,
         beta=0.0,
         **CPU,
     )
+
+
+def run_arm(arm, model, seed, steps, eval_every, work, train, evaluation, tokenizer) -> tuple[list, float | None, dict]:
+    """The arm's accuracy curve, for GAIN-RL arms the final centre mu, and its cost: the mean fraction of groups with
+    zero reward variance and the training seconds without the evaluations."""
+    fields = grpo_fields(os.path.join(work, f"{arm}-{seed}"), seed, steps, logging_steps=eval_every)
     if ARMS[arm] is not None:
         order, target = ARMS[arm]
         fields.update(
