@@ -48,13 +48,21 @@ almost as well as the fact does, and names another place."""
 
 
 def removed_countries(world: dict, coverage: float = 1.0, coverage_seed: int = 0) -> set[str]:
-    """The countries whose documents a corpus of ``coverage`` leaves out: round((1 - coverage) * N) of them, drawn
-    with ``coverage_seed``. Every question about one of them (and every question through its capital) has no
-    evidence left in the corpus, so about ``coverage`` of any set of questions stays answerable."""
+    """The countries whose documents a corpus of ``coverage`` leaves out: round((1 - coverage) * n) of each split's
+    n countries (``train`` and ``held_out``), drawn with ``coverage_seed``. Every question about one of them (and
+    every question through its capital) has no evidence left in the corpus, so about ``coverage`` of the questions
+    of any split stays answerable.
+
+    Drawn per split and from a generator of its own: one draw over all countries with ``random.Random(0)`` repeated
+    the split's own shuffle (``SPLIT_SEED`` 0) and removed every held-out country at coverage 0.63."""
     if not 0.0 < coverage <= 1.0:
         raise ValueError(f"coverage must lie in (0, 1], got {coverage}")
-    names = sorted(world)
-    return set(random.Random(coverage_seed).sample(names, round((1 - coverage) * len(names))))
+    rng = random.Random(f"coverage-{coverage_seed}")
+    removed = set()
+    for split in ("train", "held_out"):
+        names = split_countries(world, split)
+        removed.update(rng.sample(sorted(names), round((1 - coverage) * len(names))))
+    return removed
 
 
 def _documents(world: dict, coverage: float = 1.0, coverage_seed: int = 0, distractors: int = 0) -> list[str]:

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from infopo.cli import main
-from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_world
+from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_world, removed_countries, split_countries
 from infopo.igpo.retrieval import BM25Retriever
 from infopo.igpo.search_check import check_coverage, contains_answer, question_text
 
@@ -89,7 +89,11 @@ def test_the_lookup_world_has_coverage_distractors_and_three_hops_and_keeps_its_
     assert full == lookup_corpus(coverage=1.0, distractors=0)["text"] and len(full) == 4 * len(world)
     partial = lookup_corpus(coverage=0.63, coverage_seed=2)["text"]
     kept = {text.split()[0] for text in partial if text.split()[1] != "mayor"}
-    assert len(kept) == 400 - round(0.37 * 400) and len(partial) == 4 * len(kept)
+    assert len(kept) == 400 - round(0.37 * 280) - round(0.37 * 120) and len(partial) == 4 * len(kept)
+    for split in ("train", "held_out"):  # each split keeps its share, whatever the split's own draw
+        countries = split_countries(world, split)
+        assert sum(country in kept for country in countries) == len(countries) - round(0.37 * len(countries))
+    assert removed_countries(world, 0.63, 0) != removed_countries(world, 0.63, 2)
     noisy = lookup_corpus(distractors=2)["text"]
     assert len(noisy) == 3 * len(full) and set(full) <= set(noisy)
     names = {name for country, facts in world.items() for name in (country, *facts.values())}
