@@ -13,6 +13,7 @@ import inspect
 import os
 
 from infopo.data.synthetic import synthetic_recipe
+from infopo.data.validation import is_stream, rows_to_check
 from infopo.model_card import build_model_card, final_metrics, pipeline_quick_start
 from infopo.models import MODEL_PREFIXES, model_name_of
 from infopo.recipe import minimal_recipe
@@ -21,7 +22,10 @@ from infopo.recipe import minimal_recipe
 def example_prompt(dataset):
     """A prompt of the training data for the card's quick start: the first row's ``prompt``, or its ``messages`` up to
     the first assistant turn; None for plain text."""
-    if dataset is None or not hasattr(dataset, "column_names") or not len(dataset):
+    if dataset is None or not hasattr(dataset, "column_names"):
+        return None
+    dataset = rows_to_check(dataset)  # a stream's first rows, read once for every start-up check
+    if not len(dataset):
         return None
     row = dataset[0]
     if "prompt" in row:
@@ -188,4 +192,6 @@ def describe_dataset(dataset) -> str | None:
         return name
     if hasattr(dataset, "column_names") and hasattr(dataset, "__len__"):
         return f"an in-memory data set of {len(dataset)} rows ({', '.join(dataset.column_names)})"
+    if is_stream(dataset):
+        return f"a stream ({', '.join(rows_to_check(dataset).column_names)})"
     return type(dataset).__name__

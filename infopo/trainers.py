@@ -23,7 +23,7 @@ from datasets import Dataset
 from infopo.card_mixin import InfopoCardMixin, reward_function_name
 from infopo.checkpoints import InfopoCheckpointMixin, last_complete_checkpoint
 from infopo.configs import InfopoDPOConfig, InfopoGRPOConfig, InfopoSFTConfig, RedactedPickle, adopt_config
-from infopo.data.validation import degenerate_counts
+from infopo.data.validation import degenerate_counts, is_stream, rows_to_check
 from infopo.did.monitor import DIDEntropyMixin, DIDRolloutMixin
 from infopo.dynamic_sampling.trainer import DynamicSamplingMixin
 from infopo.errors import InfopoConfigError, InfopoRunError
@@ -106,8 +106,9 @@ class DegenerateDataMixin:
         }
         found = [f"{count} {messages[kind]}" for kind, count in counts.items() if count > 0]
         if found:
-            total = len(dataset)
-            warnings.warn(f"train_dataset ({total} rows): " + "; ".join(found), DegenerateDataWarning, stacklevel=2)
+            head = len(rows_to_check(dataset))
+            rows = f"first {head} rows of a stream" if is_stream(dataset) else f"{len(dataset)} rows"
+            warnings.warn(f"train_dataset ({rows}): " + "; ".join(found), DegenerateDataWarning, stacklevel=2)
 
 
 class DegenerateDataWarning(UserWarning):

@@ -11,17 +11,47 @@ Two kinds of problem:
 
 Degenerate but valid data (pairs whose chosen equals rejected, empty completions, rows truncated away entirely) is
 not an error: the trainers warn about it once, with a count (:func:`degenerate_counts`).
+
+A stream (``datasets.IterableDataset``, as TRL accepts for training and evaluation) is checked on its first
+:data:`STREAM_HEAD_ROWS` rows, read once and shared by every start-up check and the model card (:func:`rows_to_check`).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import numbers
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 from infopo.errors import InfopoConfigError
+
+STREAM_HEAD_ROWS = 100
+"""Rows of a stream that start-up checks and the card read (once per stream; a stream may be endless)."""
+
+_stream_heads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def is_stream(dataset) -> bool:
+    from datasets import IterableDataset
+
+    return isinstance(dataset, IterableDataset)
+
+
+def rows_to_check(dataset):
+    """What start-up checks read of ``dataset``: a map-style data set whole; of a stream, a ``Dataset`` of its first
+    :data:`STREAM_HEAD_ROWS` rows, read on the first call and shared by every later one (the stream is read once
+    here, whatever the number of checks)."""
+    if not is_stream(dataset):
+        return dataset
+    if dataset not in _stream_heads:
+        from datasets import Dataset
+
+        _stream_heads[dataset] = Dataset.from_list(list(itertools.islice(dataset, STREAM_HEAD_ROWS)))
+    return _stream_heads[dataset]
+
 
 Check = Callable[[object], "str | None"]
 """A column check: None when the value is fine, else what was found (``"None"``, ``"a number (3)"``, ...)."""
@@ -262,9 +292,11 @@ def _is_empty(value) -> bool:
 
 def degenerate_counts(dataset) -> dict[str, int]:
     """Rows that train on nothing, by kind: ``identical_pairs`` (chosen equals rejected), ``empty_completions``
-    (an empty completion, chosen or rejected), ``empty_prompts``."""
+    (an empty completion, chosen or rejected), ``empty_prompts``; of a stream, in its first rows
+    (:func:`rows_to_check`)."""
     if dataset is None or not hasattr(dataset, "column_names"):
         return {}
+    dataset = rows_to_check(dataset)
     columns, counts = dataset.column_names, {}
     if "chosen" in columns and "rejected" in columns:
         chosen, rejected = dataset["chosen"], dataset["rejected"]

@@ -46,7 +46,9 @@ class DIDDPOTrainer(InfopoDPOTrainer):
         captured: list[torch.Tensor] = []
 
         def record(module, args, kwargs, output):
-            captured.append(output.log_probs.detach())
+            log_probs = getattr(output, "log_probs", None)
+            if log_probs is not None:  # TRL's loss passes; not the plain forward for compute_metrics' logits after them
+                captured.append(log_probs.detach())
 
         # ``self.model`` is the unwrapped policy (``model`` may be its DDP/DeepSpeed wrapper, which calls into it).
         modules = {id(m): m for m in (self.model, self._reference_module()) if m is not None}

@@ -35,6 +35,7 @@ from contextlib import nullcontext
 import torch
 from accelerate.utils import gather_object
 
+from infopo.data.validation import rows_to_check
 from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
 from infopo.igpo.card import IGPOCardMixin
@@ -163,6 +164,7 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
 
     @staticmethod
     def _check_answers(dataset, column: str, split: str) -> None:
+        dataset = rows_to_check(dataset)  # a stream: its first rows
         if column not in dataset.column_names:
             raise InfopoConfigError(
                 f"IGPO needs the answer column {column!r} in {split}; its columns: {', '.join(dataset.column_names)}"

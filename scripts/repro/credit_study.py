@@ -242,6 +242,9 @@ def worker(args, folder: Path, claims: Path, warm: str) -> None:
             traceback.print_exc()
             print(f"FAILED {job_name(job)}", flush=True)
             continue
+        if result["points"][-1][1] < job["rollouts"]:  # stopped early (SIGTERM ends training at a step's end)
+            print(f"STOPPED {job_name(job)} at {result['points'][-1][1]} rollouts; not recorded", flush=True)
+            return
         result["wall_seconds"] = time.perf_counter() - began
         result["date"], result["machine"] = datetime.date.today().isoformat(), cpu_model()
         (folder / f"{job_name(job)}.json").write_text(json.dumps(result, indent=1))

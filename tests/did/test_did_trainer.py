@@ -181,3 +181,26 @@ def test_did_metrics_are_gathered_over_two_processes(tmp_path, tiny_qwen2):
     assert [entry["step"] for entry in steps] == [1, 2]
     assert steps[1]["did/ordered_frac"] == pytest.approx(steps[1]["rewards/accuracies"], abs=1e-9)
     assert steps[1]["did/entropy_k"] == 4
+
+
+def test_evaluation_with_compute_metrics_gets_the_did_metrics_and_the_users(tmp_path, tiny_qwen2):
+    """TRL runs one more plain forward for the logits ``compute_metrics`` needs; the DID hooks let it pass (TRL's
+    ``test_train_with_compute_metrics``, with DIDDPOTrainer)."""
+    seen = []
+
+    def compute_metrics(prediction):
+        seen.append(prediction.predictions.shape)
+        return {"answered": 1.0}
+
+    data = arithmetic_preference(16, seed=0)
+    trainer = DIDDPOTrainer(
+        model=tiny_qwen2,
+        args=_config(tmp_path, eval_strategy="steps", eval_steps=3, per_device_eval_batch_size=4),
+        train_dataset=data,
+        eval_dataset=arithmetic_preference(8, seed=1),
+        compute_metrics=compute_metrics,
+    )
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert seen and metrics["eval_answered"] == 1.0
+    assert all(math.isfinite(metrics[f"eval_{key}"]) for key in DID_KEYS)
