@@ -13,6 +13,7 @@ from infopo.did.arguments import DIDEntropyArguments
 from infopo.dynamic_sampling.config import DynamicSamplingArguments
 from infopo.gainrl.config import GainRLArguments
 from infopo.kappa.config import KappaArguments
+from infopo.prompt_length import PromptLengthArguments
 from infopo.recipe import SECRET_FIELDS
 
 
@@ -111,11 +112,18 @@ class InfopoDPOConfig(RedactedPickle, DPOConfig, KappaArguments, DIDEntropyArgum
 
 @dataclass
 class InfopoGRPOConfig(
-    RedactedPickle, GRPOConfig, KappaArguments, GainRLArguments, DIDEntropyArguments, DynamicSamplingArguments
+    RedactedPickle,
+    GRPOConfig,
+    KappaArguments,
+    GainRLArguments,
+    DIDEntropyArguments,
+    DynamicSamplingArguments,
+    PromptLengthArguments,
 ):
     """TRL's ``GRPOConfig`` with :class:`~infopo.kappa.config.KappaArguments`,
-    :class:`~infopo.gainrl.config.GainRLArguments`, :class:`~infopo.did.arguments.DIDEntropyArguments` and
-    :class:`~infopo.dynamic_sampling.config.DynamicSamplingArguments`."""
+    :class:`~infopo.gainrl.config.GainRLArguments`, :class:`~infopo.did.arguments.DIDEntropyArguments`,
+    :class:`~infopo.dynamic_sampling.config.DynamicSamplingArguments` and
+    :class:`~infopo.prompt_length.PromptLengthArguments` (``max_prompt_length``)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -129,6 +137,7 @@ class InfopoGRPOConfig(
         self.check_did()
         self.check_gainrl()
         self.check_dynamic_sampling()
+        self.check_prompt_length()
 
 
 def adopt_config(config, config_class: type, default_output_dir: str):

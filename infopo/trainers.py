@@ -30,6 +30,7 @@ from infopo.errors import InfopoConfigError, InfopoRunError
 from infopo.gainrl.trainer import GainRLTrainerMixin
 from infopo.kappa.trainer import KappaTrainerMixin
 from infopo.models import resolve_model
+from infopo.prompt_length import PromptLengthMixin
 from infopo.recipe import SECRET_FIELDS
 from infopo.trl_utils import trl_constructor_arguments
 from infopo.vllm_sync import VLLMCPUSyncMixin
@@ -154,6 +155,7 @@ class InfopoGRPOTrainer(
     VLLMCPUSyncMixin,
     TrainerArgumentsMixin,
     GainRLTrainerMixin,
+    PromptLengthMixin,
     KappaTrainerMixin,
     DIDRolloutMixin,
     InfopoCardMixin,
@@ -162,8 +164,9 @@ class InfopoGRPOTrainer(
     trl.GRPOTrainer,
 ):
     """TRL's ``GRPOTrainer`` with dynamic sampling (``dynamic_sampling*`` fields) and the ``rollouts_generated``
-    count, KappaTune (``kappa_*`` fields), GAIN-RL data scheduling (``gainrl_*`` fields), the DID entropy and the
-    rollout log-margin ordering (``did_entropy_*``) and infopo's model card."""
+    count, ``max_prompt_length`` (:mod:`infopo.prompt_length`), KappaTune (``kappa_*`` fields), GAIN-RL data
+    scheduling (``gainrl_*`` fields), the DID entropy and the rollout log-margin ordering (``did_entropy_*``) and
+    infopo's model card."""
 
     infopo_method = "grpo"
     config_class = InfopoGRPOConfig
