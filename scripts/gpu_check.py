@@ -8,7 +8,9 @@ and the tiny kit's tokenizer, so nothing is downloaded; data comes from the synt
 KappaTune run on DeepSpeed ZeRO-3 through ``accelerate launch`` (one process), GRPO and GRPO with GAIN-RL on ZeRO-2
 without vLLM, IGPO on ZeRO-3 (the tiny recipe with transformers' generate, the 7B recipe with vLLM colocated: its
 multi-turn rollouts through TRL's vLLM engine). Prints wall time, tokens per second (from the card's ``num_tokens`` and
-``train_runtime``) and peak GPU memory (``nvidia-smi``, sampled every 0.2 s) per recipe.
+``train_runtime``) and peak GPU memory (``nvidia-smi``, sampled every 0.2 s) per recipe. Then
+``scripts/bench/igpo_rollout_engine.py`` on the GPU engine (smollm2:135m-instruct, the ``smollm2`` extra): IGPO's
+rollout phase through the per-turn loop, the continuous loop and the engine's limit.
 """
 
 from __future__ import annotations
@@ -260,7 +262,11 @@ def main() -> None:
     print(f"{'recipe':45s} {'zero':6s} {'status':12s} {'wall s':>7s} {'tokens/s':>9s} {'peak MiB':>9s}")
     for name, zero, status, wall, speed, peak in rows:
         print(f"{name:45s} {zero:6s} {status:12s} {wall:7.1f} {speed:9.0f} {peak:9d}")
-    sys.exit(0 if all(row[2] == "ok" for row in rows) else 1)
+    # IGPO's rollout phase on the GPU engine: per-turn loop, continuous loop, engine limit (issue 35's measurement).
+    bench = [sys.executable, str(REPO / "scripts" / "bench" / "igpo_rollout_engine.py"), "--rounds", "3"]
+    engine = subprocess.run(bench, capture_output=True, text=True, timeout=600)
+    print(engine.stdout[-2000:] if engine.returncode == 0 else f"igpo_rollout_engine FAILED\n{engine.stderr[-3000:]}")
+    sys.exit(0 if all(row[2] == "ok" for row in rows) and engine.returncode == 0 else 1)
 
 
 if __name__ == "__main__":

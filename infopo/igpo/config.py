@@ -36,6 +36,16 @@ class IGPOConfig(InfopoGRPOConfig):
             "the probe: the outcome-only baseline)."
         },
     )
+    rollout_loop: str = field(
+        default="auto",
+        metadata={
+            "help": "How the tag loop meets the engine: 'per_turn' (every live rollout's turn t in one generation "
+            "call, then one batched search, then turn t + 1); 'continuous' (a colocated vLLM engine driven request by "
+            "request: a rollout's next turn starts as soon as its own observation is ready, searches run beside "
+            "generation; use_vllm, vllm_mode 'colocate', tensor parallel size 1, no sleep mode); 'auto' (continuous "
+            "where it can run, else per_turn)."
+        },
+    )
     gamma: float = field(default=1.0, metadata={"help": "Turn discount: A_t = r~_t + gamma * A_{t+1}."})
     info_gain_kind: str = field(
         default="prob", metadata={"help": "Probe value: 'prob' (geometric-mean answer probability) or 'log_prob'."}
@@ -142,6 +152,13 @@ class IGPOConfig(InfopoGRPOConfig):
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
+    max_observation_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Observations longer than this many tokens are cut to it, their closing tag kept (and counted: "
+            "igpo/truncated_frac), as Search-R1's max_obs_length; None: characters only (max_observation_chars)."
+        },
+    )
     probe_token_budget: int = field(
         default=16384,
         metadata={
@@ -172,6 +189,18 @@ class IGPOConfig(InfopoGRPOConfig):
         },
     )
 
+    def continuous_turns_possible(self) -> bool:
+        """Whether the continuous loop can drive the engine: a colocated vLLM engine that this process alone
+        feeds (tensor parallelism gathers every rank's prompts into one call) and that never sleeps between calls
+        (no structured outputs either: TRL builds those per call)."""
+        return (
+            self.use_vllm
+            and self.vllm_mode == "colocate"
+            and self.vllm_tensor_parallel_size == 1
+            and not self.vllm_enable_sleep_mode
+            and self.vllm_structured_outputs_regex is None
+        )
+
     def check_infopo_fields(self) -> None:
         super().check_infopo_fields()
         choices = {
@@ -183,6 +212,7 @@ class IGPOConfig(InfopoGRPOConfig):
             "probe_context": ("auto", "authors", "plain"),
             "probe_backend": ("packed", "vllm"),
             "credit": ("info_gain", "counterfactual_gain", "outcome"),
+            "rollout_loop": ("auto", "per_turn", "continuous"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -191,8 +221,15 @@ class IGPOConfig(InfopoGRPOConfig):
             raise ValueError(
                 "probe_backend 'vllm' scores on the colocated engine: set use_vllm and vllm_mode 'colocate'"
             )
+        if self.rollout_loop == "continuous" and not self.continuous_turns_possible():
+            raise ValueError(
+                "rollout_loop 'continuous' drives a colocated vLLM engine of its own: set use_vllm, vllm_mode "
+                "'colocate', vllm_tensor_parallel_size 1 and vllm_enable_sleep_mode false (or rollout_loop 'auto')"
+            )
         if self.max_turns < 1 or self.max_turn_tokens < 1:
             raise ValueError("max_turns and max_turn_tokens must be at least 1")
+        if self.max_observation_tokens is not None and self.max_observation_tokens < 8:
+            raise ValueError(f"max_observation_tokens must be at least 8, got {self.max_observation_tokens}")
         if self.probe_token_budget < 1:
             raise ValueError(f"probe_token_budget must be at least 1, got {self.probe_token_budget}")
         if self.retriever_url is not None and not str(self.retriever_url).startswith(("http://", "https://")):

@@ -9,6 +9,8 @@ the environment's closing tags, greedy for :meth:`~infopo.igpo.greedy.GreedyEval
 episodes' searches of one turn go out batched (:func:`~infopo.igpo.environment.step_episodes`), and the observation's
 tokens join the context with mask 0, so TRL keeps them out of the loss. With several processes every rank makes the
 same generation calls each turn (dummy prompts where it has fewer live rollouts), as ZeRO-3 and vLLM's server need.
+On a colocated vLLM engine (``rollout_loop`` 'auto' or 'continuous') the same rollouts come from
+:func:`~infopo.igpo.continuous.continuous_turns` instead, with no barrier between turns.
 
 :meth:`~TagRolloutMixin._record_rollouts` then splits any rollout (from this loop, TRL's tool loop or a user's
 ``rollout_func``) into turns and reads its final answer. The mixin reads the trainer's state: ``args``, ``_tag_pool``,
@@ -23,10 +25,11 @@ from contextlib import contextmanager
 
 from infopo.distributed import max_over_processes
 from infopo.errors import InfopoConfigError
+from infopo.igpo.continuous import colocate_sampling_params, continuous_turns
 from infopo.igpo.environment import TagEnvironment, step_episodes
 from infopo.igpo.episodes import with_reset_observation
 from infopo.igpo.rewards import extract_answer, first_answer
-from infopo.igpo.turns import cut_at_stop, turn_spans
+from infopo.igpo.turns import cut_at_stop, observation_ids, turn_spans
 
 
 class TagRolloutMixin:
@@ -101,6 +104,8 @@ class TagRolloutMixin:
         ]
         prompt_ids = [list(ids) for ids in self._tokenize_prompts(prompts)[0]] if prompts else []
         stops = episodes[0].stop_strings if episodes else ()
+        if prompts and self.args.rollout_loop != "per_turn" and self.args.continuous_turns_possible():
+            return self._continuous_rollout(prompt_ids, episodes, stops)
         completions = [[] for _ in prompts]
         masks = [[] for _ in prompts]
         logprobs: list | None = [[] for _ in prompts]
@@ -130,7 +135,8 @@ class TagRolloutMixin:
                 truncations[index] += step.truncated
                 if step.done or turn == args.max_turns - 1:
                     continue
-                observation = tokenizer(step.observation, add_special_tokens=False)["input_ids"]
+                observation, cut = observation_ids(tokenizer, step.observation, args.max_observation_tokens)
+                truncations[index] += cut and not step.truncated
                 if len(completions[index]) + len(observation) >= args.max_completion_length:
                     continue  # no room for the observation and another turn: the rollout ends unanswered
                 completions[index] += observation
@@ -141,6 +147,27 @@ class TagRolloutMixin:
             live = still_live
         self._rollouts["tool_errors"], self._rollouts["truncated"] = tool_errors, truncations
         return {"prompt_ids": prompt_ids, "completion_ids": completions, "logprobs": logprobs, "env_mask": masks}
+
+    def _continuous_rollout(self, prompt_ids: list[list[int]], episodes: list[TagEnvironment], stops) -> dict:
+        """The same rollouts through :func:`~infopo.igpo.continuous.continuous_turns` on the colocated engine, after
+        the weight sync TRL's ``_generate_single_turn`` would make."""
+        if self.state.global_step != self._last_loaded_step:
+            self.vllm_generation.sync_weights()
+            self._last_loaded_step = self.state.global_step
+        with self._turn_generation(stops):
+            result = continuous_turns(
+                self.vllm_generation.llm.llm_engine,
+                prompt_ids,
+                episodes,
+                colocate_sampling_params(self.vllm_generation),
+                self._tokenizer,
+                stop_strings=stops,
+                max_turns=self.args.max_turns,
+                max_completion_length=self.args.max_completion_length,
+                max_observation_tokens=self.args.max_observation_tokens,
+            )
+        self._rollouts["tool_errors"], self._rollouts["truncated"] = result.pop("tool_errors"), result.pop("truncated")
+        return {"prompt_ids": prompt_ids, **result}
 
     def _record_rollouts(self, prompt_ids, completion_ids, tool_mask) -> None:
         """Turns (runs of the model's tokens in the tool mask) and the final answer (the last turn's text inside the

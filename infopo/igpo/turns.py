@@ -9,6 +9,8 @@ turn but the first.
 
 from __future__ import annotations
 
+import re
+
 
 def turn_spans(mask: list[int]) -> list[tuple[int, int]]:
     """[start, end) of every maximal run of 1s in ``mask``, in order: the model's turns.
@@ -55,3 +57,15 @@ def cut_at_stop(tokenizer, ids: list[int], stop_strings) -> list[int]:
         else:
             low = middle + 1
     return list(ids[:low])
+
+
+def observation_ids(tokenizer, observation: str, limit: int | None) -> tuple[list[int], bool]:
+    """The tokens of an observation, and whether it was cut: past ``limit`` tokens (``max_observation_tokens``) it
+    keeps its first tokens and its closing tag (``</information>``), ``limit`` tokens in all (Search-R1 cuts at
+    ``max_obs_length`` tokens, closing tag included)."""
+    ids = tokenizer(observation, add_special_tokens=False)["input_ids"]
+    if limit is None or len(ids) <= limit:
+        return ids, False
+    closing = re.search(r"</[^<>]+>\s*$", observation)
+    tail = tokenizer(closing.group(0), add_special_tokens=False)["input_ids"] if closing else []
+    return ids[: limit - len(tail)] + tail, True

@@ -33,6 +33,7 @@ def main(model_dir: str, out: str) -> None:
         learning_rate=1e-5,
         vllm_max_model_length=1024,
         probe_backend="vllm",
+        rollout_loop="per_turn",  # this scenario records the per-turn loop's calls; igpo_continuous.py the other
         greedy_eval_questions=2,
         seed=0,
         **COLOCATED_CPU,
