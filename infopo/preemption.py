@@ -1,13 +1,14 @@
-"""Preemption: on SIGTERM or SIGUSR1 a run finishes its optimizer step, writes a complete checkpoint and stops.
+"""Preemption: on SIGTERM, SIGUSR1 or SIGINT (Ctrl-C) a run finishes its optimizer step, writes a complete checkpoint
+and stops; a second Ctrl-C aborts at once (``KeyboardInterrupt``, no checkpoint of that step).
 
 SLURM and spot instances send SIGTERM (SLURM also SIGUSR1, with ``--signal=USR1@<seconds>``) and kill the job a grace
 period later. While ``train()`` runs, infopo's trainers catch both signals: the handler only records the first one;
 at the end of every optimizer step all ranks agree (one all-reduce of a flag: a rank that got the signal stops them
 all, at the same step), the step's checkpoint is written the normal way (:class:`~infopo.checkpoints.
 InfopoCheckpointMixin`: every method's state, then the completion marker) and training ends. Further signals while
-stopping are noted and ignored, so a second SIGTERM during the save cannot leave a half-written newest checkpoint
-behind the marker (after a stop the handlers stay, so the process exits on its own terms); a SIGKILL during the save
-leaves that folder unmarked, and resume takes the previous complete one.
+stopping (Ctrl-C aside) are noted and ignored, so a second SIGTERM during the save cannot leave a half-written newest
+checkpoint behind the marker (after a stop the handlers stay, so the process exits on its own terms); a SIGKILL during
+the save leaves that folder unmarked, and resume takes the previous complete one.
 
 The command line then exits with :data:`EXIT_STOPPED` (75, ``EX_TEMPFAIL`` of ``sysexits.h``: stopped, can be
 resumed) and prints one line naming the signal, the step and the checkpoint; ``--resume_from_checkpoint true``
@@ -25,7 +26,7 @@ from transformers import TrainerCallback
 from infopo.distributed import max_over_processes
 from infopo.errors import EXIT_STOPPED
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 __all__ = ["EXIT_STOPPED", "STOP_SIGNALS", "PreemptionCallback", "StopSignals", "signal_name"]
 
 
@@ -39,12 +40,16 @@ class StopSignals:
 
     def _handle(self, signum, frame) -> None:
         # os.write, not print: a handler that prints while the main thread prints raises "reentrant call".
+        name = signal.Signals(signum).name
         if self.received is None:
             self.received = signum
-            message = f"infopo: {signal.Signals(signum).name} received: stopping after this optimizer step\n"
-        else:
-            message = f"infopo: {signal.Signals(signum).name} received again: ignored, the run is already stopping\n"
-        os.write(2, message.encode())
+            extra = " (Ctrl-C again aborts at once, without a checkpoint)" if signum == signal.SIGINT else ""
+            os.write(2, f"infopo: {name} received: stopping after this optimizer step{extra}\n".encode())
+            return
+        if signum == signal.SIGINT:  # a second Ctrl-C: the user wants out now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        os.write(2, f"infopo: {name} received again: ignored, the run is already stopping\n".encode())
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():

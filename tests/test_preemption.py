@@ -13,7 +13,7 @@ from conftest import RECIPES, REPO
 
 from infopo.checkpoints import MARKER
 from infopo.errors import EXIT_STOPPED
-from infopo.preemption import StopSignals
+from infopo.preemption import STOP_SIGNALS, StopSignals
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
 DPO = [
@@ -93,6 +93,38 @@ def finish(proc, out, timeout=300) -> tuple[int, str]:
 def losses(folder) -> dict[int, float]:
     state = json.loads((folder / "trainer_state.json").read_text())
     return {entry["step"]: entry["loss"] for entry in state["log_history"] if "loss" in entry}
+
+
+def test_ctrl_c_stops_like_sigterm_and_a_second_one_aborts():
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        with StopSignals() as signals:
+            os.kill(os.getpid(), signal.SIGINT)  # not a KeyboardInterrupt: noted
+            assert signals.received == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                signal.sigtimedwait([], 0.1)  # let the handler run here, inside the raises block
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_the_step_and_prints_the_resume_command_without_a_traceback(tmp_path, tiny_qwen2):
+    stopped = tmp_path / "stopped"
+    proc = start([*DPO, "--max_steps", "400"], stopped)
+    wait_for_logged_steps(proc, 2)
+    proc.send_signal(signal.SIGINT)
+    code, err = finish(proc, stopped)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    last = err.strip().splitlines()[-1]
+    step = int(last.split(" at step ")[1].split(";")[0])
+    assert last == (
+        f"infopo dpo: stopped by SIGINT at step {step}; {stopped / f'checkpoint-{step}'} is complete: rerun with "
+        "--resume_from_checkpoint true to continue"
+    )
+    assert (stopped / f"checkpoint-{step}" / MARKER).is_file()
 
 
 @pytest.mark.slow
