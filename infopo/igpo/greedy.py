@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 from infopo.errors import InfopoConfigError
 from infopo.igpo.episodes import answer_aliases
-from infopo.igpo.rewards import answer_f1, exact_match
+from infopo.igpo.rewards import answer_f1, exact_match, squad_exact_match, squad_f1
 
 
 class GreedyEvaluation(TrainerCallback):
@@ -60,7 +60,7 @@ class GreedyEvaluationMixin:
         rows = [dict(row) for row in dataset.select(range(min(count, len(dataset))))]
         mine = rows[self.accelerator.process_index :: self.accelerator.num_processes]
         chunks = math.ceil(len(rows) / self.accelerator.num_processes / batch)
-        totals = torch.zeros(4, dtype=torch.float64, device=self.accelerator.device)
+        totals = torch.zeros(6, dtype=torch.float64, device=self.accelerator.device)
         was_training, self._greedy = self.model.training, True
         self.model.eval()
         try:
@@ -72,12 +72,26 @@ class GreedyEvaluationMixin:
                     aliases = answer_aliases(row[self.args.answer_column])
                     f1 = answer_f1(prediction, aliases, words=self.args.f1_words)
                     totals += torch.tensor(
-                        [exact_match(prediction, aliases), f1, prediction is None, 1.0],
+                        [
+                            exact_match(prediction, aliases),
+                            f1,
+                            prediction is None,
+                            1.0,
+                            squad_exact_match(prediction, aliases),
+                            squad_f1(prediction, aliases),
+                        ],
                         dtype=torch.float64,
                         device=totals.device,
                     )
         finally:
             self._greedy = False
             self.model.train(was_training)
-        success, f1, errors, count = self.accelerator.reduce(totals, reduction="sum").tolist()
-        return {"success": success / count, "f1": f1 / count, "format_error_frac": errors / count, "questions": count}
+        success, f1, errors, count, squad_em, squad_f1_sum = self.accelerator.reduce(totals, reduction="sum").tolist()
+        return {
+            "success": success / count,
+            "f1": f1 / count,
+            "format_error_frac": errors / count,
+            "questions": count,
+            "squad_em": squad_em / count,
+            "squad_f1": squad_f1_sum / count,
+        }

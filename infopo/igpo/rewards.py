@@ -295,3 +295,38 @@ def exact_match(prediction: str | None, answers) -> float:
     if prediction is None:
         return 0.0
     return float(any(_words(prediction) == _words(a) for a in ([answers] if isinstance(answers, str) else answers)))
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD v1.1's ``normalize_answer`` (also Search-R1's ``qa_em``): lower case, punctuation deleted, the articles
+    a/an/the removed, whitespace collapsed. ``"The Dayegi!"`` gives ``"dayegi"``."""
+    text = "".join(character for character in text.lower() if character not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def squad_exact_match(prediction: str | None, answers) -> float:
+    """Exact match as papers report it (SQuAD's normalisation, :func:`squad_normalize`): 1.0 when the prediction
+    equals one of the answers. ``exact_match`` (infopo's ``success``) keeps articles: ``'the dayegi'`` against
+    ``'dayegi'`` is 0 there and 1 here."""
+    if prediction is None:
+        return 0.0
+    return float(any(squad_normalize(prediction) == squad_normalize(a) for a in _answer_list(answers)))
+
+
+def squad_f1(prediction: str | None, answers) -> float:
+    """SQuAD v1.1's token F1 (bag of words after :func:`squad_normalize`), the best over the answers."""
+    if prediction is None:
+        return 0.0
+    predicted = Counter(squad_normalize(prediction).split())
+    best = 0.0
+    for answer in _answer_list(answers):
+        truth = Counter(squad_normalize(answer).split())
+        common = sum((predicted & truth).values())
+        if common:
+            precision, recall = common / sum(predicted.values()), common / sum(truth.values())
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def _answer_list(answers) -> list[str]:
+    return [answers] if isinstance(answers, str) else list(answers)

@@ -54,6 +54,7 @@ from infopo.igpo.rewards import (
     group_turn_advantages,
     info_gain_rewards,
     probe_values,
+    squad_exact_match,
     token_advantages,
     turn_reward_signal,
 )
@@ -330,6 +331,11 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
             "igpo/outcome": outcomes.mean().item(),
             "igpo/success": sum(
                 prediction is not None and exact_match(prediction, answer_aliases(row[column])) == 1.0
+                for prediction, row in zip(rollouts["predictions"], self._inputs, strict=True)
+            )
+            / len(self._inputs),
+            "igpo/squad_em": sum(
+                squad_exact_match(prediction, answer_aliases(row[column]))
                 for prediction, row in zip(rollouts["predictions"], self._inputs, strict=True)
             )
             / len(self._inputs),

@@ -16,6 +16,9 @@ from infopo.igpo.rewards import (
     info_gain_rewards,
     normalize_group_rewards,
     probe_values,
+    squad_exact_match,
+    squad_f1,
+    squad_normalize,
     token_advantages,
 )
 
@@ -198,3 +201,15 @@ def test_counterfactual_gains_and_trajectories_worked_values():
     assert counterfactual_trajectories([1], [3], [(0, 1)], []) == ([], [])
     with pytest.raises(ValueError, match="2 counterfactual observations for 2 turns"):
         counterfactual_trajectories([1], [3, 4, 5], [(0, 1), (2, 3)], [[9], [9]])
+
+
+def test_squad_scores_remove_articles_as_papers_do_and_infopos_success_does_not():
+    """SQuAD v1.1's normalisation (lower case, punctuation deleted, a/an/the removed), next to infopo's exact match."""
+    assert squad_normalize("The  Dayegi!") == "dayegi" and squad_normalize("an apple, a day") == "apple day"
+    assert squad_normalize("theatre") == "theatre"  # whole words only
+    assert squad_exact_match("the dayegi", ["dayegi"]) == 1.0 and exact_match("the dayegi", ["dayegi"]) == 0.0
+    assert squad_exact_match("Dayegi.", "dayegi") == 1.0 and squad_exact_match(None, "dayegi") == 0.0
+    assert squad_exact_match("dayegi river", ["dayegi"]) == 0.0
+    # bag-of-words F1 after normalisation: "the new york new york" -> [new, york, new, york] against [new, york]
+    assert squad_f1("the New York New York", ["new york"]) == pytest.approx(2 * 0.5 * 1.0 / 1.5)
+    assert squad_f1("Paris", ["london", "paris"]) == 1.0 and squad_f1("rome", ["paris"]) == 0.0

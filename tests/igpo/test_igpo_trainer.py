@@ -153,6 +153,7 @@ def test_short_igpo_run_logs_its_metrics(tmp_path, warm_model):
         assert {
             "igpo/outcome",
             "igpo/success",
+            "igpo/squad_em",
             "igpo/format_error_frac",
             "igpo/tool_error_frac",
             "reward",
