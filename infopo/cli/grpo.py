@@ -28,18 +28,20 @@ class GRPOScriptArguments(InfopoScriptArguments):
 
 
 def load_reward_function(name: str):
-    """A reward function by registry name or ``package.module.function`` path; modules in the working folder are found
-    too (``my_rewards.contains_answer`` with ``my_rewards.py`` next to the recipe), as with ``trl grpo``."""
+    """A reward function by registry name, ``package.module.function`` or ``package.module:function`` path; modules
+    in the working folder are found too (``my_rewards.contains_answer`` with ``my_rewards.py`` next to the recipe), as
+    with ``trl grpo``."""
     if name in REWARD_FUNCTIONS:
         return REWARD_FUNCTIONS[name]
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module_name, _, attribute = name.rpartition(".")
+    module_name, _, attribute = name.rpartition(":") if ":" in name else name.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError) as error:
         raise InfopoConfigError(
-            f"reward_funcs: cannot load {name!r} ({error}); use one of {', '.join(REWARD_FUNCTIONS)} or a dotted path"
+            f"reward_funcs: cannot load {name!r} ({error}); use one of {', '.join(REWARD_FUNCTIONS)}, a dotted path "
+            "or module:function"
         ) from error
 
 

@@ -43,7 +43,8 @@ class TrainingCommand:
     ``prepare_dataset(dataset, model_path, training_args)`` may transform a checked split (SFT tokenizes agent
     trajectories); ``trainer_kwargs(script_args)`` gives the trainer's extra constructor arguments (GRPO's
     ``reward_funcs``); ``after_training(trainer)`` runs on the main process after the model is saved (IGPO's curves);
-    ``needs_test_split(training_args)`` says whether the test split is loaded (evaluation is on).
+    ``test_split_purpose(training_args)`` says why the test split is loaded (evaluation is on), or None when it is
+    not.
     """
 
     name: str
@@ -54,11 +55,18 @@ class TrainingCommand:
     trainer_kwargs: Callable[[object], dict] = lambda script_args: {}
     prepare_dataset: Callable[[object, str, object], object] = lambda dataset, model_path, training_args: dataset
     after_training: Callable[[object], None] | None = None
-    needs_test_split: Callable[[object], bool] = lambda training_args: training_args.eval_strategy != "no"
+    test_split_purpose: Callable[[object], str | None] = lambda training_args: evaluation_purpose(training_args)
 
     @property
     def dataclass_types(self) -> tuple[type, ...]:
         return (self.script_class, self.config_class, ModelConfig)
+
+
+def evaluation_purpose(training_args) -> str | None:
+    """Why the test split is needed for ``eval_strategy``, or None when evaluation is off."""
+    if training_args.eval_strategy == "no":
+        return None
+    return f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
 
 
 def prepare_model(model_args: ModelConfig, training_args) -> str:
@@ -96,6 +104,11 @@ def load_splits(command: TrainingCommand, script_args, training_args):
         raise InfopoConfigError("dataset_name is required (e.g. synthetic:arithmetic_preference or a file path)")
     if script_args.dataset_streaming:
         raise InfopoConfigError("dataset_streaming: true is not supported; columns are checked on a loaded data set")
+    if script_args.conversational and not name.startswith("synthetic:"):
+        raise InfopoConfigError(
+            f"--conversational true makes a synthetic data set conversational; {name!r} has its own format (a "
+            "prompt as text or as a list of messages is taken as it is): leave --conversational out"
+        )
     datasets = load_named_dataset(
         name,
         script_args.dataset_config,
@@ -104,8 +117,7 @@ def load_splits(command: TrainingCommand, script_args, training_args):
         conversational=script_args.conversational,
     )
     splits = [require_split(datasets, script_args.dataset_train_split, name)]
-    if command.needs_test_split(training_args):
-        purpose = f"evaluation, eval_strategy: {training_args.eval_strategy.value}; or set eval_strategy: no"
+    if (purpose := command.test_split_purpose(training_args)) is not None:
         splits.append(require_split(datasets, script_args.dataset_test_split, name, purpose))
     for split in splits:
         command.check_dataset(split, name, script_args, training_args)

@@ -85,8 +85,15 @@ def _quiet_datasets():
 def require_split(datasets: DatasetDict, split: str, name: str, purpose: str = "training") -> Dataset:
     """``datasets[split]``, or an error naming the split, what it was for, and the splits there are."""
     if split not in datasets:
+        layout = (
+            f"; a folder with {split!r}-named files (train.parquet and test.parquet, or train.jsonl and "
+            "test.jsonl) gives both splits"
+            if Path(name).suffix in FILE_BUILDERS
+            else ""
+        )
         raise InfopoConfigError(
             f"dataset {name!r} has no split {split!r} (needed for {purpose}); its splits: {', '.join(datasets)}"
+            + layout
         )
     return datasets[split]
 

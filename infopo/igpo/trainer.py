@@ -35,6 +35,7 @@ from contextlib import nullcontext
 import torch
 from accelerate.utils import gather_object
 
+from infopo.data.nested import answer_like_columns, with_nested_column
 from infopo.data.validation import rows_to_check
 from infopo.distributed import max_over_processes, zero3_collectives_active
 from infopo.errors import InfopoConfigError
@@ -100,6 +101,7 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
             )
         for split in ("train_dataset", "eval_dataset"):
             if arguments.get(split) is not None and hasattr(arguments[split], "column_names"):
+                arguments[split] = with_nested_column(arguments[split], config.answer_column, split)
                 self._check_answers(arguments[split], config.answer_column, split)
         resolve_probe_context(getattr(config, "probe_context", "auto"), config.answer_forcing_prefix)  # fail early
         probe_chunks([], getattr(config, "probe_token_budget", PROBE_TOKEN_BUDGET))
@@ -167,8 +169,11 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
     def _check_answers(dataset, column: str, split: str) -> None:
         dataset = rows_to_check(dataset)  # a stream: its first rows
         if column not in dataset.column_names:
+            likely = answer_like_columns(dataset)
+            hint = f"; answers may be in: {', '.join(likely)}" if likely else ""
             raise InfopoConfigError(
-                f"IGPO needs the answer column {column!r} in {split}; its columns: {', '.join(dataset.column_names)}"
+                f"IGPO needs the answer column {column!r} in {split} (answer_column, --answer_column; a dotted path "
+                f"reads nested columns); its columns: {', '.join(dataset.column_names)}{hint}"
             )
         empty = sum(not any(alias.strip() for alias in answer_aliases(answer)) for answer in dataset[column])
         if empty:
