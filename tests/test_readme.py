@@ -1,5 +1,5 @@
 """The README's and the documentation's examples run as written: the README's quick start (also on the docs' getting
-started page), both examples of the Python API page, and the bad-input session of the reliability page (each
+started page), the examples of the Python API page, and the bad-input session of the reliability page (each
 command's last line of output is the line the page shows)."""
 
 import json
@@ -41,7 +41,8 @@ def test_readme_quick_start_runs(tmp_path, monkeypatch, tiny_qwen2):
 
 
 def test_python_api_examples_run(tmp_path, monkeypatch, tiny_qwen2):
-    dpo, igpo = python_blocks((DOCS / "guides" / "python-api.md").read_text())
+    page = (DOCS / "guides" / "python-api.md").read_text()
+    dpo, igpo = python_blocks(page.split("## Your own search environment")[0])
     monkeypatch.chdir(tmp_path)
     exec(compile(dpo, "docs/guides/python-api.md", "exec"), {})
     card = ModelCard.load(tmp_path / "out" / "README.md")
@@ -87,3 +88,11 @@ def test_bad_input_session(command, expected, tmp_path, monkeypatch, capsys, tin
     code = main(argv[1:])
     assert code == (1 if "raised" in expected else 2)
     assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+
+
+def test_the_python_api_pages_environment_example_runs():
+    """The override contract's example: ``observe`` overridden, the turn's searches still one retriever call."""
+    (example,) = python_blocks(
+        section((DOCS / "guides" / "python-api.md").read_text(), "## Your own search environment")
+    )
+    exec(compile(example, "python-api.md", "exec"), {})

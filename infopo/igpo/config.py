@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from infopo.configs import InfopoGRPOConfig
+from infopo.igpo.environment import DOCUMENT_TEMPLATE, OBSERVATION_TEMPLATE, check_templates
 
 
 @dataclass
@@ -56,7 +57,13 @@ class IGPOConfig(InfopoGRPOConfig):
             "help": "'joint': z-score all turn rewards of a group together; 'separate': gains and outcomes apart."
         },
     )
-    outcome_metric: str = field(default="f1", metadata={"help": "Final-turn reward: 'f1' or 'exact_match'."})
+    outcome_metric: str = field(
+        default="f1",
+        metadata={
+            "help": "Final-turn reward: 'f1' (the authors'), 'exact_match' (lower case, punctuation removed) or "
+            "'squad_em' (SQuAD's normalisation, articles removed too: Search-R1's reward)."
+        },
+    )
     f1_words: str = field(
         default="set",
         metadata={
@@ -152,6 +159,32 @@ class IGPOConfig(InfopoGRPOConfig):
     max_observation_chars: int = field(
         default=4000, metadata={"help": "Observations longer than this are cut (and counted: igpo/truncated_frac)."}
     )
+    document_template: str = field(
+        default=DOCUMENT_TEMPLATE,
+        metadata={
+            "help": "A retrieved document in an observation: {document} (the whole text), {title} (its first line), "
+            "{body} (the lines after), {index} (1 for the best). Search-R1's: 'Doc {index}(Title: {title}) {body}\\n'."
+        },
+    )
+    observation_template: str = field(
+        default=OBSERVATION_TEMPLATE,
+        metadata={
+            "help": "A search's observation: {documents} (the rendered documents, joined), {open} and {close} (the "
+            "information tags). Search-R1's: '\\n\\n{open}{documents}{close}\\n\\n' with strip_documents."
+        },
+    )
+    strip_documents: bool = field(
+        default=False,
+        metadata={"help": "Strip the joined documents of surrounding whitespace (Search-R1 does)."},
+    )
+    invalid_action_retry: bool = field(
+        default=False,
+        metadata={
+            "help": "A turn with neither a search nor an answer gets Search-R1's 'My previous action is invalid ... "
+            "Let me try again.' and the rollout goes on (counted in igpo/format_error_frac only if no answer "
+            "follows); off: the rollout ends there, unanswered."
+        },
+    )
     max_observation_tokens: int | None = field(
         default=None,
         metadata={
@@ -206,7 +239,7 @@ class IGPOConfig(InfopoGRPOConfig):
         choices = {
             "info_gain_kind": ("prob", "log_prob"),
             "norm_mode": ("joint", "separate"),
-            "outcome_metric": ("f1", "exact_match"),
+            "outcome_metric": ("f1", "exact_match", "squad_em"),
             "f1_words": ("set", "multiset"),
             "answer_extraction": ("authors", "last_in_final_turn"),
             "probe_context": ("auto", "authors", "plain"),
@@ -228,6 +261,7 @@ class IGPOConfig(InfopoGRPOConfig):
             )
         if self.max_turns < 1 or self.max_turn_tokens < 1:
             raise ValueError("max_turns and max_turn_tokens must be at least 1")
+        check_templates(self.document_template, self.observation_template)
         if self.max_observation_tokens is not None and self.max_observation_tokens < 8:
             raise ValueError(f"max_observation_tokens must be at least 8, got {self.max_observation_tokens}")
         if self.probe_token_budget < 1:

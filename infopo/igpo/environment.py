@@ -78,6 +78,44 @@ def _retriever_of(corpus, text_column: str, timeout_s: float = 30.0) -> Retrieve
     return open_retriever(corpus, text_column, timeout_s=timeout_s)
 
 
+DOCUMENT_TEMPLATE = " {document} ."
+"""A retrieved document in an observation: ``{document}`` (the whole text), ``{title}`` (its first line), ``{body}``
+(the lines after the first), ``{index}`` (1 for the best). Search-R1's: ``"Doc {index}(Title: {title}) {body}\\n"``."""
+OBSERVATION_TEMPLATE = " {open}{documents}{close}"
+"""A search's observation: ``{documents}`` (the rendered documents, joined), ``{open}``/``{close}`` (the information
+tags). Search-R1's: ``"\\n\\n{open}{documents}{close}\\n\\n"`` with the documents stripped."""
+INVALID_ACTION = (
+    "\nMy previous action is invalid. If I want to search, I should put the query between <search> and </search>. "
+    "If I want to give the final answer, I should put the answer between <answer> and </answer>. Let me try again.\n"
+)
+"""Search-R1's observation for a turn with neither a search nor an answer (``invalid_action_retry``;
+search_r1/llm_agent/generation.py, ``execute_predictions``)."""
+
+
+def render_documents(documents: list[str], template: str = DOCUMENT_TEMPLATE) -> str:
+    """The documents of one search, each through ``template`` (:data:`DOCUMENT_TEMPLATE`), joined."""
+    rendered = []
+    for index, document in enumerate(documents, start=1):
+        title, _, body = document.partition("\n")
+        rendered.append(template.format(index=index, document=document, title=title, body=body))
+    return "".join(rendered)
+
+
+def check_templates(document_template: str, observation_template: str) -> None:
+    """Both templates format with their placeholders (and no others); an error names the template."""
+    for name, template, values in (
+        ("document_template", document_template, {"index": 1, "document": "", "title": "", "body": ""}),
+        ("observation_template", observation_template, {"open": "", "documents": "", "close": ""}),
+    ):
+        try:
+            template.format(**values)
+        except (KeyError, IndexError, ValueError) as error:
+            raise InfopoConfigError(
+                f"{name} {template!r} does not format ({type(error).__name__}: {error}); its placeholders: "
+                + ", ".join("{" + key + "}" for key in values)
+            ) from None
+
+
 class SearchEnvironment(TagEnvironment):
     """Search by tags: ``<search>query</search>`` gets the top-k documents of a retriever, ``<answer>`` ends.
 
@@ -99,7 +137,14 @@ class SearchEnvironment(TagEnvironment):
         answer_tags: tuple[str, str] = ("<answer>", "</answer>"),
         time_limit_s: float = 5.0,
         max_observation_chars: int = 4000,
+        document_template: str = DOCUMENT_TEMPLATE,
+        observation_template: str = OBSERVATION_TEMPLATE,
+        strip_documents: bool = False,
+        invalid_action_retry: bool = False,
     ):
+        check_templates(document_template, observation_template)
+        self.document_template, self.observation_template = document_template, observation_template
+        self.strip_documents, self.invalid_action_retry = strip_documents, invalid_action_retry
         self.retriever = _retriever_of(corpus, text_column)
         self.top_k = top_k
         self.search_tags, self.information_tags, self.answer_tags = search_tags, information_tags, answer_tags
@@ -133,7 +178,11 @@ class SearchEnvironment(TagEnvironment):
         if self._tagged(self.answer_tags, text) is not None:
             return Step(None, done=True, answered=True)
         query = self._tagged(self.search_tags, text)
-        return Step(None, done=True, format_error=True) if query is None else query
+        if query is not None:
+            return query
+        if self.invalid_action_retry:  # Search-R1: say so, and let the model try again (counted as a format error)
+            return Step(INVALID_ACTION, done=False, format_error=True)
+        return Step(None, done=True, format_error=True)
 
     def timed(self, function, argument):
         """``function(argument)`` on the worker thread, within ``time_limit_s``; an error message if it raised or
@@ -155,12 +204,14 @@ class SearchEnvironment(TagEnvironment):
             self.tool_errors += 1
             message = str(result) if isinstance(result, RetrievalError) else f"{type(result).__name__}: {result}"
             return Step(f" {open_tag} error: {message}{close_tag}", False, tool_error=True)
-        body = "".join(f" {doc} ." for doc in result)
+        body = render_documents(result, self.document_template)
+        body = body.strip() if self.strip_documents else body
         truncated = len(body) > self.max_observation_chars
         if truncated:
             self.truncations += 1
             body = body[: self.max_observation_chars] + " ..."
-        return Step(f" {open_tag}{body}{close_tag}", done=False, truncated=truncated)
+        observation = self.observation_template.format(open=open_tag, documents=body, close=close_tag)
+        return Step(observation, done=False, truncated=truncated)
 
     def step(self, text: str) -> Step:
         parsed = self.parse(text)

@@ -19,6 +19,10 @@ def search_environment_factory(args):
         top_k=args.search_top_k,
         time_limit_s=args.search_time_limit_s,
         max_observation_chars=args.max_observation_chars,
+        document_template=args.document_template,
+        observation_template=args.observation_template,
+        strip_documents=args.strip_documents,
+        invalid_action_retry=args.invalid_action_retry,
     )
 
 

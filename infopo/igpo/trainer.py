@@ -211,6 +211,8 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
             return self.args.format_penalty
         if self.args.outcome_metric == "f1":
             return answer_f1(prediction, answer_aliases(answer), words=self.args.f1_words)
+        if self.args.outcome_metric == "squad_em":  # Search-R1's reward (qa_em: articles removed)
+            return squad_exact_match(prediction, answer_aliases(answer))
         return exact_match(prediction, answer_aliases(answer))
 
     def outcome(self, prompts, completions, **kwargs) -> list[float]:
