@@ -72,6 +72,31 @@ def smollm2_tokenizer(smollm2):
     return AutoTokenizer.from_pretrained(smollm2)
 
 
+@pytest.fixture(scope="session")
+def user_model(tmp_path_factory, smollm2_tokenizer):
+    """A user's own small model: a random 2-layer Llama with SmolLM2's tokenizer and chat template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("user-model")
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smollm2_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        bos_token_id=smollm2_tokenizer.bos_token_id,
+        eos_token_id=smollm2_tokenizer.eos_token_id,
+        pad_token_id=smollm2_tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    smollm2_tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 def run_infopo(args, cwd, *, launcher=(sys.executable,), timeout=300):
     """Run ``<launcher> -m infopo <args>`` in a subprocess; ``launcher`` may be torchrun or accelerate launch."""
     import subprocess

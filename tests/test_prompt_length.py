@@ -5,7 +5,6 @@ count, the rows dropped, or the prompts cut from the left."""
 import warnings
 
 import pytest
-import torch
 from datasets import Dataset
 
 from infopo import InfopoGRPOConfig, InfopoGRPOTrainer
@@ -18,29 +17,6 @@ pytestmark = pytest.mark.slow
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", disable_tqdm=True)
 LIMIT = 64
 LONG_ROWS = (3, 7)
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory, smollm2_tokenizer):
-    """A random 2-layer Llama with SmolLM2's tokenizer and chat template."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("small-model")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smollm2_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        pad_token_id=smollm2_tokenizer.pad_token_id,
-        eos_token_id=smollm2_tokenizer.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    smollm2_tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def prompts() -> Dataset:
@@ -80,11 +56,11 @@ def trainer(tmp_path, model, policy, **fields):
     return InfopoGRPOTrainer(model=model, reward_funcs=colour_reward, args=args, train_dataset=prompts())
 
 
-def test_overlong_prompts_stop_the_run_with_their_count(tmp_path, small_model, smollm2_tokenizer):
+def test_overlong_prompts_stop_the_run_with_their_count(tmp_path, user_model, smollm2_tokenizer):
     lengths = rendered_lengths(smollm2_tokenizer, prompts())
     assert [i for i, n in enumerate(lengths) if n > LIMIT] == list(LONG_ROWS)  # the premise, on the real template
     with pytest.raises(InfopoConfigError) as raised:
-        trainer(tmp_path, small_model, "error")
+        trainer(tmp_path, user_model, "error")
     assert str(raised.value) == (
         f"train_dataset: 2 prompts of 10 are longer than max_prompt_length {LIMIT} (longest {max(lengths)} tokens; "
         "rows 3, 7): raise --max_prompt_length, or set --overlong_prompts drop (leave them out) or truncate_left "
@@ -92,10 +68,10 @@ def test_overlong_prompts_stop_the_run_with_their_count(tmp_path, small_model, s
     )
 
 
-def test_overlong_prompts_are_dropped_with_one_line(tmp_path, small_model):
+def test_overlong_prompts_are_dropped_with_one_line(tmp_path, user_model):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = trainer(tmp_path, small_model, "drop")
+        run = trainer(tmp_path, user_model, "drop")
     lines = [str(w.message) for w in caught if w.category is OverlongPromptWarning]
     assert len(lines) == 1 and lines[0].startswith("train_dataset: 2 prompts of 10") and lines[0].endswith("dropped")
     assert len(run.train_dataset) == 8 and all(len(row["prompt"][0]["content"]) < 100 for row in run.train_dataset)
@@ -103,8 +79,8 @@ def test_overlong_prompts_are_dropped_with_one_line(tmp_path, small_model):
     assert run.state.global_step == 1
 
 
-def test_overlong_prompts_are_cut_from_the_left_at_generation(tmp_path, small_model, smollm2_tokenizer):
-    run = trainer(tmp_path, small_model, "truncate_left")
+def test_overlong_prompts_are_cut_from_the_left_at_generation(tmp_path, user_model, smollm2_tokenizer):
+    run = trainer(tmp_path, user_model, "truncate_left")
     data = prompts()
     full, short = rendered(smollm2_tokenizer, data[3]["prompt"]), rendered(smollm2_tokenizer, data[0]["prompt"])
     cut = run._tokenize_prompts([data[3]["prompt"], data[0]["prompt"]])[0]

@@ -8,7 +8,6 @@ import logging
 import re
 
 import pytest
-import torch
 import trl
 import yaml
 from conftest import RECIPES
@@ -27,30 +26,6 @@ pytestmark = pytest.mark.slow
 TOKEN = "hf_userTestSecret0123456789abcdefXYZ"
 CPU = dict(use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none", disable_tqdm=True)
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "purple", "orange"]
-
-
-@pytest.fixture(scope="module")
-def user_model(tmp_path_factory, smollm2_tokenizer):
-    """A user's own small model: a random 2-layer Llama with SmolLM2's tokenizer and chat template."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("user-model")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smollm2_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        bos_token_id=smollm2_tokenizer.bos_token_id,
-        eos_token_id=smollm2_tokenizer.eos_token_id,
-        pad_token_id=smollm2_tokenizer.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    smollm2_tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def preference_pairs(rows: int = 8) -> Dataset:

@@ -52,7 +52,7 @@ import traceback
 from pathlib import Path
 
 import torch
-from igpo_vs_grpo import COUNTRIES, CPU, EVAL_QUESTIONS, warm_start
+from igpo_vs_grpo import COUNTRIES, CPU, EVAL_QUESTIONS, ROLLOUTS, warm_start
 from transformers import TrainerCallback
 
 from infopo.machine import cpu_model
@@ -71,7 +71,7 @@ ARMS = {
 LEARNING_RATES = (3e-5, 1e-4, 3e-4, 1e-3)
 TUNE_SETTING, TUNE_SEED = "demo", 100
 START_FLOOR = 0.1
-ROLLOUTS_PER_STEP = 32
+ROLLOUTS_PER_STEP = ROLLOUTS["per_device_train_batch_size"]
 
 
 def questions(setting: str, rows: int, seed: int):
@@ -125,14 +125,7 @@ def run_job(job: dict, warm: str) -> dict:
         config = IGPOConfig(
             output_dir=work,
             seed=seed,
-            per_device_train_batch_size=ROLLOUTS_PER_STEP,
-            num_generations=4,
-            max_turns=4,
-            max_turn_tokens=24,
-            max_completion_length=256,
-            answer_forcing_prefix=" <answer> ",
-            outcome_metric="f1",
-            format_penalty=-2.0,
+            **ROLLOUTS,
             temperature=0.3,
             learning_rate=job["learning_rate"],
             lr_scheduler_type="constant",

@@ -57,6 +57,18 @@ CPU = dict(
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 COUNTRIES = 400
 EVAL_QUESTIONS = 400
+ROLLOUTS = dict(
+    per_device_train_batch_size=32,
+    num_generations=4,
+    max_turns=4,
+    max_turn_tokens=24,
+    max_completion_length=256,
+    answer_forcing_prefix=" <answer> ",
+    outcome_metric="f1",
+    format_penalty=-2.0,
+)
+"""The comparisons' rollouts: 8 questions x 4 per step, up to 4 turns of 24 tokens, the demo's answer prefix, F1
+outcome, format penalty -2 (shared with credit_study.py)."""
 
 
 def warm_start(folder: str, steps: int, rows: int) -> str:
@@ -105,14 +117,7 @@ def run_arm(arm: str, model: str, seed: int, args, work: str, evaluation, enviro
     config = IGPOConfig(
         output_dir=os.path.join(work, f"{arm}-{seed}"),
         seed=seed,
-        per_device_train_batch_size=32,
-        num_generations=4,
-        max_turns=4,
-        max_turn_tokens=24,
-        max_completion_length=256,
-        answer_forcing_prefix=" <answer> ",
-        outcome_metric="f1",
-        format_penalty=-2.0,
+        **ROLLOUTS,
         temperature=args.temperature,
         learning_rate=args.learning_rate,
         max_steps=args.steps,
