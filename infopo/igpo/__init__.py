@@ -8,36 +8,50 @@
 - Retrieval (:mod:`infopo.igpo.retrieval`): the :class:`Retriever` protocol, BM25 in memory or memory-mapped from an
   index folder (:class:`BM25Retriever`, :func:`build_index`), a client for servers on Search-R1's protocol
   (:class:`HttpRetriever`), and :func:`open_retriever`.
-- The trainer: :class:`IGPOTrainer` with :class:`IGPOConfig` (loaded on first access); the lookup-world task lives in
-  :mod:`infopo.data.lookup`, the supervised warm start in :mod:`infopo.igpo.warm_start`.
+- The trainer: :class:`IGPOTrainer` with :class:`IGPOConfig`; every name loads on first access; the lookup-world
+  task lives in :mod:`infopo.data.lookup`, the supervised warm start in :mod:`infopo.igpo.warm_start`.
 """
 
-from infopo.igpo.environment import (
-    ContextSearchEnvironment,
-    ContextSearchTools,
-    SearchEnvironment,
-    Step,
-    TagEnvironment,
-    load_corpus,
-    step_episodes,
-)
-from infopo.igpo.probe import answer_tokens
-from infopo.igpo.retrieval import BM25Retriever, HttpRetriever, RetrievalError, Retriever, build_index, open_retriever
-from infopo.igpo.rewards import (
-    TurnRewards,
-    answer_f1,
-    discounted_turn_advantages,
-    exact_match,
-    extract_answer,
-    first_answer,
-    info_gain_rewards,
-    normalize_group_rewards,
-    probe_values,
-    token_advantages,
-)
 from infopo.lazy import lazy_attributes
 
-_LAZY = {"IGPOConfig": "infopo.igpo.config", "IGPOTrainer": "infopo.igpo.trainer"}
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "ContextSearchEnvironment",
+            "ContextSearchTools",
+            "SearchEnvironment",
+            "Step",
+            "TagEnvironment",
+            "load_corpus",
+            "step_episodes",
+        ),
+        "infopo.igpo.environment",
+    ),
+    "answer_tokens": "infopo.igpo.probe",
+    **dict.fromkeys(
+        ("BM25Retriever", "HttpRetriever", "RetrievalError", "Retriever", "build_index", "open_retriever"),
+        "infopo.igpo.retrieval",
+    ),
+    **dict.fromkeys(
+        (
+            "TurnRewards",
+            "answer_f1",
+            "discounted_turn_advantages",
+            "exact_match",
+            "extract_answer",
+            "first_answer",
+            "info_gain_rewards",
+            "normalize_group_rewards",
+            "probe_values",
+            "token_advantages",
+        ),
+        "infopo.igpo.rewards",
+    ),
+    "IGPOConfig": "infopo.igpo.config",
+    "IGPOTrainer": "infopo.igpo.trainer",
+}
+"""Every name loads on first access: ``import infopo.igpo.retrieval`` (the search index and server) imports no
+torch, transformers or TRL."""
 
 __all__ = [
     "BM25Retriever",

@@ -254,17 +254,25 @@ class BM25Retriever:
         return [[document for _, document, _ in row] for row in self.retrieve_scored(queries, k)]
 
     def retrieve_scored(self, queries: list[str], k: int) -> list[list[tuple[int, str, float]]]:
-        """(document number, text, BM25 score) of the top-``k`` documents of each query, best first."""
-        if not queries:
-            return []
+        """(document number, text, BM25 score) of the top-``k`` documents of each query, best first. A query with no
+        indexable word (``""``, ``"   "``, ``"!!!"``, a one-letter word) matches nothing and gets an empty list, as does
+        every query when ``k`` < 1; the other queries of the batch are scored as usual (bm25s itself refuses a batch
+        whose queries are all empty)."""
+        results: list[list[tuple[int, str, float]]] = [[] for _ in queries]
         k = min(k, len(self.documents))
         words = [self._tokenizer.splitter(query.lower()) for query in queries]
+        scored = [index for index, query_words in enumerate(words) if query_words]
+        if k < 1 or not scored:
+            return results
         with self._lock:  # numba's parallel region is entered by one thread at a time
-            indices, scores = self.model.retrieve(words, k=k, show_progress=False, n_threads=self.threads)
-        return [
-            [(int(i), self.documents[int(i)], float(score)) for i, score in zip(row, row_scores, strict=True)]
-            for row, row_scores in zip(np.asarray(indices), np.asarray(scores), strict=True)
-        ]
+            indices, scores = self.model.retrieve(
+                [words[index] for index in scored], k=k, show_progress=False, n_threads=self.threads
+            )
+        for index, row, row_scores in zip(scored, np.asarray(indices), np.asarray(scores), strict=True):
+            results[index] = [
+                (int(i), self.documents[int(i)], float(score)) for i, score in zip(row, row_scores, strict=True)
+            ]
+        return results
 
 
 class HttpRetriever:

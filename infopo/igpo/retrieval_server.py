@@ -54,7 +54,7 @@ def create_app(
 
     @app.post("/retrieve")
     def retrieve(request: QueryRequest):
-        k = request.topk or default_topk
+        k = default_topk if request.topk is None else request.topk
         if len(request.queries) > max_queries:
             raise HTTPException(413, f"at most {max_queries} queries per request, got {len(request.queries)}")
         if not 1 <= k <= max_topk:
@@ -115,8 +115,20 @@ def serve(source, host: str = "127.0.0.1", port: int = 8000, text_field: str = "
     from infopo.igpo.retrieval import open_retriever
 
     retriever = open_retriever(source, text_field)
-    print(
-        f"infopo search serve: {len(getattr(retriever, 'documents', ()))} documents at http://{host}:{port}/retrieve",
-        flush=True,
+    documents = len(getattr(retriever, "documents", ()))
+
+    class AnnouncingServer(uvicorn.Server):
+        """Says where it listens once it does (uvicorn binds after the application's start-up)."""
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(
+                    f"infopo search serve: {documents} documents, listening at http://{host}:{port}/retrieve",
+                    flush=True,
+                )
+
+    config = uvicorn.Config(
+        create_app(retriever, **limits), host=host, port=port, log_level="warning", access_log=False
     )
-    uvicorn.run(create_app(retriever, **limits), host=host, port=port, log_level="warning", access_log=False)
+    AnnouncingServer(config).run()
