@@ -185,6 +185,14 @@ class IGPOConfig(InfopoGRPOConfig):
             "follows); off: the rollout ends there, unanswered."
         },
     )
+    exclude_tool_failures: bool = field(
+        default=True,
+        metadata={
+            "help": "Leave a rollout whose search failed (a server down, a timeout: the infrastructure's fault, not "
+            "the policy's) out of the loss and out of its group's statistics, as a non-finite probe gain is; "
+            "igpo/tool_error_frac still counts it. IGPO's tag loop only."
+        },
+    )
     max_observation_tokens: int | None = field(
         default=None,
         metadata={

@@ -17,6 +17,7 @@ observation longer than ``max_observation_chars`` is cut there (counted in ``tru
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -78,12 +79,18 @@ def _retriever_of(corpus, text_column: str, timeout_s: float = 30.0) -> Retrieve
     return open_retriever(corpus, text_column, timeout_s=timeout_s)
 
 
+logger = logging.getLogger(__name__)
+
 DOCUMENT_TEMPLATE = " {document} ."
 """A retrieved document in an observation: ``{document}`` (the whole text), ``{title}`` (its first line), ``{body}``
 (the lines after the first), ``{index}`` (1 for the best). Search-R1's: ``"Doc {index}(Title: {title}) {body}\\n"``."""
 OBSERVATION_TEMPLATE = " {open}{documents}{close}"
 """A search's observation: ``{documents}`` (the rendered documents, joined), ``{open}``/``{close}`` (the information
 tags). Search-R1's: ``"\\n\\n{open}{documents}{close}\\n\\n"`` with the documents stripped."""
+SEARCH_FAILED = "no results: the search is unavailable"
+"""What the policy reads after a failed search (a server down, a timeout, an error): the same words whatever the
+cause, so that no address or status code enters its context; the cause is logged (logger ``infopo.igpo.environment``)
+and counted (``igpo/tool_error_frac``)."""
 INVALID_ACTION = (
     "\nMy previous action is invalid. If I want to search, I should put the query between <search> and </search>. "
     "If I want to give the final answer, I should put the answer between <answer> and </answer>. Let me try again.\n"
@@ -200,10 +207,12 @@ class SearchEnvironment(TagEnvironment):
         """The observation of one search's result: its documents, or the error it raised (counted)."""
         self.searches += 1
         open_tag, close_tag = self.information_tags
-        if isinstance(result, BaseException):
+        if isinstance(result, BaseException):  # the cause goes to the log; the policy sees a fixed, neutral text
             self.tool_errors += 1
             message = str(result) if isinstance(result, RetrievalError) else f"{type(result).__name__}: {result}"
-            return Step(f" {open_tag} error: {message}{close_tag}", False, tool_error=True)
+            logger.warning("search failed: %s", message)
+            observation = self.observation_template.format(open=open_tag, documents=SEARCH_FAILED, close=close_tag)
+            return Step(observation, False, tool_error=True)
         body = render_documents(result, self.document_template)
         body = body.strip() if self.strip_documents else body
         truncated = len(body) > self.max_observation_chars

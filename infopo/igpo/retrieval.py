@@ -106,6 +106,13 @@ def _numba_available() -> bool:
     return True
 
 
+def _numba_threads() -> int:
+    """The CPUs this process may use, at most numba's thread pool (``NUMBA_NUM_THREADS``: numba refuses more)."""
+    import numba
+
+    return max(1, min(len(os.sched_getaffinity(0)), numba.config.NUMBA_NUM_THREADS))
+
+
 def _cache_numba_compilation() -> None:
     """Let numba keep bm25s's compiled retrieval functions on disk (numba's own cache: next to bm25s's sources when
     writable, else the user's cache folder, or ``NUMBA_CACHE_DIR``), so only the first process of a machine compiles
@@ -220,7 +227,7 @@ class BM25Retriever:
 
         self.model, self.documents = model, documents
         self._tokenizer = bm25s.tokenization.Tokenizer(lower=True, splitter=TOKEN_PATTERN, stopwords=None)
-        self.threads = len(os.sched_getaffinity(0)) if model.backend == "numba" else 0
+        self.threads = _numba_threads() if model.backend == "numba" else 0
         self._lock = threading.Lock()
 
     @classmethod

@@ -292,8 +292,12 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
         self._inputs = inputs
         output = super()._generation_round(inputs)
         args, rollouts = self.args, self._rollouts
+        failed = self._tool_failures(len(inputs))  # every process's rollouts whose search failed
+        start = self.accelerator.process_index * len(inputs)
+        for index in range(len(inputs)):  # out of the loss
+            if failed[start + index]:
+                output["completion_mask"][index] = 0
         if args.credit == "outcome":  # TRL's GRPO advantages; dynamic sampling: by reward
-            start = self.accelerator.process_index * len(inputs)
             self._log_igpo([[] for _ in inputs], {}, self._outcomes[start : start + len(inputs)])
             return output
         multi_turn = [index for index, spans in enumerate(rollouts["spans"]) if len(spans) > 1]
@@ -310,17 +314,27 @@ class IGPOTrainer(CounterfactualProbeMixin, IGPOCardMixin, GreedyEvaluationMixin
             else:
                 gains.append(counterfactual_gains(values, baselines[index].double()).tolist())
         all_gains = gather_object(gains) if self.accelerator.num_processes > 1 else gains
+        # a failed search's rollout: no reward, out of its group's statistics (non-finite, as a NaN probe gain)
+        all_gains = [[math.nan] * len(g) if bad else g for g, bad in zip(all_gains, failed, strict=True)]
+        outcomes = torch.where(torch.tensor(failed), math.nan, self._outcomes)
         group_size = self.num_generations if self.model.training else self.num_generations_eval
         weighting = dict(gain_weight=args.gain_weight, outcome_weight=args.outcome_weight, mode=args.norm_mode)
-        advantages = group_turn_advantages(all_gains, self._outcomes, group_size, gamma=args.gamma, **weighting)
+        advantages = group_turn_advantages(all_gains, outcomes, group_size, gamma=args.gamma, **weighting)
         if self.refill_stream is not None and self.model.training:
-            self._group_signal = turn_reward_signal(all_gains, self._outcomes, group_size, **weighting)
-        start = self.accelerator.process_index * len(inputs)
+            self._group_signal = turn_reward_signal(all_gains, outcomes, group_size, **weighting)
         local = advantages.select(range(start, start + len(inputs)))
         token_level, _ = token_advantages(local, rollouts["spans"], output["completion_ids"].shape[1])
         output["advantages"] = token_level.to(device=output["completion_ids"].device, dtype=torch.float32)
         self._log_igpo(gains, probes, self._outcomes[start : start + len(inputs)])
         return output
+
+    def _tool_failures(self, count: int) -> list[bool]:
+        """For every rollout of the generation batch (all processes), whether ``exclude_tool_failures`` leaves it out:
+        a search of IGPO's tag loop failed in it (TRL's tool loop counts failures per batch, not per rollout)."""
+        errors = self._rollouts.get("tool_errors", [])
+        exclude = getattr(self.args, "exclude_tool_failures", True) and len(errors) == count
+        local = [exclude and bool(error) for error in errors] if exclude else [False] * count
+        return gather_object(local) if self.accelerator.num_processes > 1 else local
 
     def _log_igpo(self, gains: list[list[float]], probes: dict[int, torch.Tensor], outcomes: torch.Tensor) -> None:
         rollouts, column = self._rollouts, self.args.answer_column

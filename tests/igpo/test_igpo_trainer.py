@@ -197,6 +197,48 @@ def test_a_retrieval_server_serves_the_tag_loop_and_its_failures_are_tool_errors
     assert sum(trainer._rollouts["tool_errors"]) > 0 and errors > 0
 
 
+def test_a_failed_search_shows_a_neutral_text_and_its_rollout_leaves_the_loss(tmp_path, warm_model):
+    """A server that fails one request of several (its second turn's): the policy reads SEARCH_FAILED, never the
+    server's address or status; those rollouts get no advantage and no loss tokens, igpo/tool_error_frac counts
+    them; the others train as usual."""
+    from infopo.data.lookup import lookup_corpus
+    from infopo.igpo.environment import SEARCH_FAILED
+    from infopo.igpo.retrieval import BM25Retriever
+    from infopo.igpo.retrieval_server import running_server
+
+    calls = []
+
+    class FailsOnce(BM25Retriever):
+        def retrieve_scored(self, queries, k):
+            calls.append(len(queries))
+            if len(calls) == 3:  # the start-up check, turn 1, then turn 2 fails
+                raise RuntimeError("index shard unavailable")
+            return super().retrieve_scored(queries, k)
+
+    questions = lookup_questions(2, seed=5, two_hop_share=1.0)
+    batch = [questions[0]] * 4 + [questions[1]] * 4
+    with running_server(FailsOnce.from_documents(lookup_corpus()["text"])) as url:
+        torch.manual_seed(0)
+        trainer = IGPOTrainer(
+            model=warm_model,
+            args=_config(tmp_path, retriever_url=url, search_time_limit_s=5.0),
+            train_dataset=lookup_questions(16, seed=3),
+        )
+        output = trainer._generate_and_score_completions(batch)
+    failed = [row for row, errors in enumerate(trainer._rollouts["tool_errors"]) if errors]
+    assert failed and len(calls) >= 3
+    for row in range(len(batch)):
+        text = trainer.processing_class.decode(trainer._rollouts["completion_ids"][row])
+        assert "http" not in text and "500" not in text and "shard" not in text
+        if row in failed:
+            assert SEARCH_FAILED in text
+            assert not output["completion_mask"][row].any() and not output["advantages"][row].any()
+        else:
+            assert output["completion_mask"][row].any()
+    mode = "train" if trainer.model.training else "eval"
+    assert trainer._metrics[mode]["igpo/tool_error_frac"][-1] > 0
+
+
 def test_gainrl_schedules_igpo_questions(tmp_path, warm_model):
     """GAIN-RL in IGPO: the sampler draws M questions per epoch, acc comes from IGPO's outcome reward."""
     config = _config(tmp_path, max_steps=4, gainrl_samples_per_epoch=4, gainrl_order="length")

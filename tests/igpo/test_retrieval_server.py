@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from infopo.errors import InfopoConfigError
-from infopo.igpo.environment import SearchEnvironment, step_episodes
+from infopo.igpo.environment import SEARCH_FAILED, SearchEnvironment, step_episodes
 from infopo.igpo.retrieval import BM25Retriever, HttpRetriever, RetrievalError, open_retriever
 from infopo.igpo.retrieval_server import running_server
 
@@ -110,7 +110,7 @@ def faulty_server(mode):
         ("short", r"answered 0 result lists for \d queries"),
     ],
 )
-def test_every_server_fault_is_a_clear_error_and_an_error_observation(mode, message):
+def test_every_server_fault_is_a_clear_error_and_a_neutral_observation(mode, message, caplog):
     with faulty_server(mode) as url:
         client = HttpRetriever(url, timeout_s=0.5)
         with pytest.raises(RetrievalError, match=message):
@@ -119,7 +119,9 @@ def test_every_server_fault_is_a_clear_error_and_an_error_observation(mode, mess
             open_retriever(url, timeout_s=0.5)
         episodes = [SearchEnvironment(client, time_limit_s=5.0) for _ in range(2)]
         steps = step_episodes(episodes, ["<search>a</search>", "<search>b</search>"])
-    assert all(step.tool_error and re.search(message, step.observation) for step in steps)
+    # the policy reads the same fixed words whatever the fault; its cause goes to the log
+    assert all(step.tool_error and step.observation == f" <information>{SEARCH_FAILED}</information>" for step in steps)
+    assert re.search(message, caplog.text) and url in caplog.text
     assert [episode.tool_errors for episode in episodes] == [1, 1]
 
 
@@ -184,4 +186,4 @@ def test_infopo_search_index_and_serve_from_the_command_line(tmp_path):
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=60)
     assert server.returncode == -signal.SIGTERM and "Traceback" not in err, err  # uvicorn's graceful stop re-raises
-    assert f"4 documents at {url}" in out
+    assert f"4 documents, listening at {url}" in out
