@@ -40,10 +40,7 @@ def iter_documents(source, text_field: str = "text") -> Iterator[str]:
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
-        if text_field not in parquet.schema_arrow.names:
-            raise InfopoConfigError(
-                f"corpus {path} has no {text_field!r} column; its columns: {', '.join(parquet.schema_arrow.names)}"
-            )
+        text_field = text_field_of(parquet.schema_arrow.names, text_field, f"corpus {path}")
         for batch in parquet.iter_batches(columns=[text_field], batch_size=8192):
             yield from (doc for doc in batch.column(0).to_pylist() if isinstance(doc, str) and doc.strip())
     elif path.is_file():
@@ -90,19 +87,28 @@ def _jsonl_texts(path: Path, text_field: str) -> Iterator[str]:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise InfopoConfigError(f"corpus {path} line {number} is not JSON: {error}") from None
-            if not isinstance(row, dict) or text_field not in row:
-                fields = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                raise InfopoConfigError(f"corpus {path} line {number} has no {text_field!r} field; it has: {fields}")
-            if isinstance(row[text_field], str) and row[text_field].strip():
-                yield row[text_field]
+            if not isinstance(row, dict):
+                raise InfopoConfigError(f"corpus {path} line {number} is a {type(row).__name__}, not an object")
+            field = text_field_of(row, text_field, f"corpus {path} line {number}", "field")
+            if isinstance(row[field], str) and row[field].strip():
+                yield row[field]
+
+
+def text_field_of(fields, text_field: str, name: str, kind: str = "column") -> str:
+    """``text_field`` when ``fields`` has it; the default ``text`` falls back to ``contents`` (Search-R1's
+    wiki-18.jsonl), as ``corpus_text_field`` does everywhere; else an error naming the fields there are."""
+    if text_field in fields:
+        return text_field
+    if text_field == "text" and "contents" in fields:
+        return "contents"
+    raise InfopoConfigError(f"{name} has no {text_field!r} {kind}; it has: {', '.join(fields)}")
 
 
 def _dataset_texts(dataset, text_field: str, name: str) -> Iterator[str]:
     columns = dataset.column_names  # None for some streamed data sets: then checked on the first row
-    if columns is not None and text_field not in columns:
-        raise InfopoConfigError(f"corpus {name} has no column {text_field!r}; its columns: {', '.join(columns)}")
+    if columns is not None:
+        text_field = text_field_of(columns, text_field, f"corpus {name}")
     for row in dataset:
-        if text_field not in row:
-            raise InfopoConfigError(f"corpus {name} has no column {text_field!r}; its columns: {', '.join(row)}")
-        if isinstance(row[text_field], str) and row[text_field].strip():
-            yield row[text_field]
+        field = text_field_of(row, text_field, f"corpus {name}")
+        if isinstance(row[field], str) and row[field].strip():
+            yield row[field]

@@ -23,6 +23,7 @@ import json
 import logging
 import mmap
 import os
+import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -159,12 +160,25 @@ def _tokenize_stream(documents: Iterable[str], on_document=None, chunk: int = 10
 def build_index(source, output_dir, text_field: str = "text", progress: bool = True) -> Path:
     """Stream ``source`` (see :func:`iter_documents`) into a search index folder: bm25s's arrays and vocabulary, the
     documents (``documents.jsonl`` + ``documents.offsets.npy``) and ``infopo_index.json``. Written to a temporary
-    folder first and renamed, so an interrupted build leaves nothing that looks complete."""
+    folder first and renamed, so an interrupted build leaves nothing that looks complete; a build that stops on an
+    error removes that folder."""
     output = Path(output_dir)
     if (output / INDEX_META).exists():
         raise InfopoConfigError(f"{output} already holds a search index: remove it or choose another --output_dir")
     staging = output.with_name(output.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
+    try:
+        _build_into(staging, source, text_field, progress)
+    except Exception:  # bad input or a failing reader: nothing half-built is left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if output.exists():
+        output.rmdir()  # an empty folder the user made: replaced by the complete index
+    staging.rename(output)
+    return output
+
+
+def _build_into(staging: Path, source, text_field: str, progress: bool) -> None:
     bar = _progress(progress)
     offsets_on_disk = [0]
     with open(staging / DOCUMENTS, "wb") as documents_file:
@@ -192,10 +206,6 @@ def build_index(source, output_dir, text_field: str = "text", progress: bool = T
         "token_pattern": TOKEN_PATTERN,
     }
     (staging / INDEX_META).write_text(json.dumps(meta, indent=1))
-    if output.exists():
-        output.rmdir()  # an empty folder the user made: replaced by the complete index
-    staging.rename(output)
-    return output
 
 
 def _progress(enabled: bool):

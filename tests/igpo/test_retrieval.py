@@ -11,7 +11,7 @@ from datasets import Dataset
 from infopo.data.lookup import lookup_corpus
 from infopo.errors import InfopoConfigError
 from infopo.igpo import retrieval
-from infopo.igpo.environment import SearchEnvironment, Step, TagEnvironment, step_episodes
+from infopo.igpo.environment import SEARCH_FAILED, SearchEnvironment, Step, TagEnvironment, step_episodes
 from infopo.igpo.retrieval import BM25Retriever, RetrievalError, build_index, iter_documents, open_retriever
 
 DOCUMENTS = [
@@ -77,12 +77,18 @@ def test_corpus_and_index_errors_name_the_file_line_and_field(tmp_path, index_fo
     with pytest.raises(InfopoConfigError, match="bad.jsonl line 2 is not JSON"):
         build_index(bad, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()  # an interrupted build leaves nothing that looks complete
-    wiki = tmp_path / "wiki.jsonl"
-    wiki.write_text(json.dumps({"id": 1, "contents": "x"}) + "\n")
-    with pytest.raises(InfopoConfigError, match="wiki.jsonl line 1 has no 'text' field; it has: id, contents"):
-        build_index(wiki, tmp_path / "out2", progress=False)
+    assert not (tmp_path / "out.partial").exists()  # and a build stopped by bad input leaves no partial folder
+    wiki = tmp_path / "wiki.jsonl"  # Search-R1's wiki-18.jsonl: 'text' falls back to 'contents', as in infopo igpo
+    wiki.write_text(json.dumps({"id": 1, "contents": "the rhine\nflows"}) + "\n")
+    assert build_index(wiki, tmp_path / "out2", progress=False).is_dir()
+    assert list(iter_documents(wiki)) == ["the rhine\nflows"]
+    body = tmp_path / "body.jsonl"
+    body.write_text(json.dumps({"id": 1, "body": "x"}) + "\n")
+    with pytest.raises(InfopoConfigError, match="body.jsonl line 1 has no 'text' field; it has: id, body"):
+        build_index(body, tmp_path / "out4", progress=False)
+    assert not (tmp_path / "out4.partial").exists()
     Dataset.from_dict({"body": ["x"]}).to_parquet(tmp_path / "p.parquet")
-    with pytest.raises(InfopoConfigError, match="p.parquet has no 'text' column; its columns: body"):
+    with pytest.raises(InfopoConfigError, match="p.parquet has no 'text' column; it has: body"):
         list(iter_documents(tmp_path / "p.parquet"))
     with pytest.raises(InfopoConfigError, match="already holds a search index"):
         build_index(DOCUMENTS, index_folder, progress=False)
@@ -137,7 +143,7 @@ def test_one_turns_searches_go_out_as_one_call_with_the_same_observations():
     assert [episode.searches for episode in episodes] == [1, 0, 1, 0, 1]
 
 
-def test_a_failed_batch_is_an_error_observation_for_each_of_its_searches_and_others_step_alone():
+def test_a_failed_batch_is_an_error_observation_for_each_of_its_searches_and_others_step_alone(caplog):
     class Broken(BM25Retriever):
         def retrieve_scored(self, queries, k):
             raise RetrievalError("http://127.0.0.1:9/retrieve did not answer within 1.0 s")
@@ -153,7 +159,9 @@ def test_a_failed_batch_is_an_error_observation_for_each_of_its_searches_and_oth
     broken = Broken.from_documents(DOCUMENTS)
     episodes = [SearchEnvironment(broken), Own(), SearchEnvironment(broken), Searching(DOCUMENTS)]
     steps = step_episodes(episodes, ["<search>a</search>", "hello", "<search>b</search>", "<search>c</search>"])
-    assert steps[0].tool_error and steps[2].tool_error and "did not answer within 1.0 s" in steps[0].observation
+    assert steps[0].tool_error and steps[2].tool_error
+    assert steps[0].observation.endswith(f"{SEARCH_FAILED}</information>")
+    assert "did not answer within 1.0 s" in caplog.text
     assert episodes[0].tool_errors == 1 and episodes[2].tool_errors == 1
     assert steps[1].observation == " seen hello"
     assert "own result for c" in steps[3].observation and not steps[3].tool_error

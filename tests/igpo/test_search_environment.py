@@ -6,7 +6,7 @@ import pytest
 from infopo.data import load_named_dataset
 from infopo.data.lookup import lookup_corpus, lookup_questions, lookup_world
 from infopo.errors import InfopoConfigError
-from infopo.igpo.environment import SearchEnvironment, load_corpus
+from infopo.igpo.environment import SEARCH_FAILED, SearchEnvironment, load_corpus
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_text_with_neither_search_nor_answer_is_a_format_error(environment):
     assert step.done and step.format_error and not step.answered
 
 
-def test_failing_and_slow_tools_become_error_observations(environment, monkeypatch):
+def test_failing_and_slow_tools_become_neutral_observations_and_logged_causes(environment, monkeypatch, caplog):
     errors = environment.tool_errors
 
     def broken(query):
@@ -60,17 +60,18 @@ def test_failing_and_slow_tools_become_error_observations(environment, monkeypat
 
     monkeypatch.setattr(environment, "search", broken)
     step = environment.step("<search>x</search>")
-    assert not step.done and step.tool_error and "error: RuntimeError: index unavailable" in step.observation
+    assert not step.done and step.tool_error and step.observation == f" <information>{SEARCH_FAILED}</information>"
+    assert "search failed: RuntimeError: index unavailable" in caplog.text
 
     monkeypatch.setattr(environment, "search", lambda query: time.sleep(0.5) or ["late"])
     monkeypatch.setattr(environment, "time_limit_s", 0.05)
     step = environment.step("<search>x</search>")
-    assert step.tool_error and "timed out after 0.05 s" in step.observation
+    assert step.tool_error and SEARCH_FAILED in step.observation and "timed out after 0.05 s" in caplog.text
     assert environment.tool_errors == errors + 2
 
 
 def test_a_hung_search_does_not_block_later_ones_and_huge_output_is_cut(monkeypatch):
-    environment = SearchEnvironment(["short fact", "y " * 5000], top_k=2, time_limit_s=0.2, max_observation_chars=300)
+    environment = SearchEnvironment(["short fact", "yy " * 3000], top_k=2, time_limit_s=0.2, max_observation_chars=300)
     release = __import__("threading").Event()
     calls = []
 
@@ -88,7 +89,7 @@ def test_a_hung_search_does_not_block_later_ones_and_huge_output_is_cut(monkeypa
     assert not step.tool_error and "short fact" in step.observation  # a fresh worker, not queued behind the hang
     release.set()
     monkeypatch.undo()
-    huge = environment.step("<search>y</search>")
+    huge = environment.step("<search>yy</search>")
     assert huge.truncated and len(huge.observation) < 350 and huge.observation.endswith(" ...</information>")
     assert environment.truncations == 1
 
