@@ -106,7 +106,8 @@ def test_every_recipe_parses_with_its_command(recipe):
     assert model.model_name_or_path and script.dataset_name and training.output_dir
     if recipe.name.endswith("_tiny.yaml"):
         assert model.model_name_or_path.startswith("tiny:") and training.use_cpu and not training.bf16
-        assert script.dataset_name.startswith("synthetic:")
+        # offline synthetic data; the Search-R1 recipe names a user's files (its own test builds files of that format)
+        assert script.dataset_name.startswith("synthetic:") or recipe.name == "igpo_search-r1_tiny.yaml"
     else:
         assert fields["bf16"] is True and "/" in model.model_name_or_path
 

@@ -30,6 +30,7 @@ class IGPOScriptArguments(InfopoScriptArguments):
 def _check_questions(dataset, name: str, script_args, training_args) -> None:
     """A question (text or messages) and a non-empty ground-truth answer in every row (``answer_column`` may be a
     dotted path into nested columns)."""
+    require_columns(dataset, ("prompt",), name, "IGPO (questions and their answers)")
     column = training_args.answer_column
     dataset = with_nested_column(dataset, column, name)
     if column not in dataset.column_names:
